@@ -1,0 +1,110 @@
+# pushpull — build, test and benchmark entry points.
+#   make            build bin/pushpull-server (and the client once it exists)
+#   make test       unit + integration tests; last line "N passed, N failed"
+#   make test SANITIZE=address,undefined   the same under ASan+UBSan
+#   make bench-server   /poll req/s against nginx's static answer (wrk)
+
+VERSION := 0.1.0
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+SANITIZE ?=
+
+# Debian's libwslay-dev has no .pc file: mk/pkgconfig stands in (appended,
+# so a system wslay.pc wins where one exists).
+export PKG_CONFIG_PATH := $(if $(PKG_CONFIG_PATH),$(PKG_CONFIG_PATH):)$(CURDIR)/mk/pkgconfig
+
+SERVER_PKGS := libmicrohttpd libevent jansson openssl wslay
+CLIENT_PKGS := libcurl libevent jansson openssl wslay
+ALL_PKGS    := $(sort $(SERVER_PKGS) $(CLIENT_PKGS))
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+        -Wpointer-arith -Wformat=2
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -DPUSHPULL_VERSION='"$(VERSION)"' \
+              $(WARN) $(CFLAGS) -Icommon -MMD -MP
+ALL_LDFLAGS := $(LDFLAGS)
+
+# A sanitized build lives apart so it never mixes objects with a plain one.
+ifneq ($(SANITIZE),)
+  ALL_CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+  ALL_LDFLAGS += -fsanitize=$(SANITIZE)
+  OUT := build/san
+else
+  OUT := build/plain
+endif
+BIN := $(if $(SANITIZE),$(OUT)/bin,bin)
+
+# make 4.3 does not pass exported variables to $(shell): name it here.
+pkg_cflags = $(shell PKG_CONFIG_PATH='$(PKG_CONFIG_PATH)' pkg-config --cflags $(1) 2>/dev/null)
+pkg_libs   = $(shell PKG_CONFIG_PATH='$(PKG_CONFIG_PATH)' pkg-config --libs $(1) 2>/dev/null)
+
+Q = @
+quiet = @printf '  %-6s %s\n' $(1) $(2);
+
+COMMON_SRC := $(wildcard common/*.c)
+SERVER_SRC := $(wildcard server/*.c)
+CLIENT_SRC := $(wildcard client/*.c)
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+
+COMMON_OBJ := $(COMMON_SRC:%.c=$(OUT)/%.o)
+SERVER_OBJ := $(SERVER_SRC:%.c=$(OUT)/%.o)
+CLIENT_OBJ := $(CLIENT_SRC:%.c=$(OUT)/%.o)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
+
+.PHONY: all deps test test-unit test-integration bench-server clean
+PROGRAMS := $(BIN)/pushpull-server $(if $(wildcard client/main.c),$(BIN)/pushpull-client)
+all: $(PROGRAMS)
+
+# Install missing packages when root; otherwise name the apt-get line.
+deps:
+	$(Q)pkg-config --exists $(ALL_PKGS) && command -v curl >/dev/null \
+	  && /usr/bin/python3 -c 'import websockets' 2>/dev/null \
+	  || scripts/install-deps.sh
+
+$(OUT)/common/%.o: common/%.c | deps
+	$(call quiet,CC,$<)mkdir -p $(@D) && $(CC) $(ALL_CFLAGS) $(call pkg_cflags,jansson openssl) -c $< -o $@
+
+$(OUT)/server/%.o: server/%.c | deps
+	$(call quiet,CC,$<)mkdir -p $(@D) && $(CC) $(ALL_CFLAGS) $(call pkg_cflags,$(SERVER_PKGS)) -c $< -o $@
+
+# Server modules other than main.c go in an archive so unit tests can link
+# exactly the modules they use.
+SERVER_LIB_OBJ := $(filter-out $(OUT)/server/main.o,$(SERVER_OBJ))
+
+$(OUT)/libcommon.a: $(COMMON_OBJ)
+	$(call quiet,AR,$@)rm -f $@ && ar rcs $@ $^
+
+$(OUT)/libserver.a: $(SERVER_LIB_OBJ)
+	$(call quiet,AR,$@)rm -f $@ && ar rcs $@ $^
+
+$(OUT)/client/%.o: client/%.c | deps
+	$(call quiet,CC,$<)mkdir -p $(@D) && $(CC) $(ALL_CFLAGS) $(call pkg_cflags,$(CLIENT_PKGS)) -c $< -o $@
+
+CLIENT_LIB_OBJ := $(filter-out $(OUT)/client/main.o,$(CLIENT_OBJ))
+
+$(OUT)/libclient.a: $(CLIENT_LIB_OBJ)
+	$(call quiet,AR,$@)rm -f $@ && ar rcs $@ $^
+
+$(BIN)/pushpull-client: $(OUT)/client/main.o $(OUT)/libclient.a $(OUT)/libcommon.a
+	$(call quiet,LD,$@)mkdir -p $(@D) && $(CC) $(ALL_LDFLAGS) $^ $(call pkg_libs,$(CLIENT_PKGS)) -o $@
+
+$(BIN)/pushpull-server: $(OUT)/server/main.o $(OUT)/libserver.a $(OUT)/libcommon.a
+	$(call quiet,LD,$@)mkdir -p $(@D) && $(CC) $(ALL_LDFLAGS) $^ $(call pkg_libs,$(SERVER_PKGS)) -o $@
+
+TEST_LIBS := $(OUT)/libserver.a $(OUT)/libclient.a $(OUT)/libcommon.a
+
+$(OUT)/tests/%: tests/unit/%.c tests/unit/unit.h $(TEST_LIBS) | deps
+	$(call quiet,CC,$<)mkdir -p $(@D) && $(CC) $(ALL_CFLAGS) -Iserver -Iclient -Itests/unit \
+	  $(call pkg_cflags,$(ALL_PKGS)) $< $(TEST_LIBS) \
+	  $(ALL_LDFLAGS) $(call pkg_libs,$(ALL_PKGS)) -lm -o $@
+
+test: all $(UNIT_BIN)
+	$(Q)PUSHPULL_BIN=$(CURDIR)/$(BIN) PUSHPULL_UNIT=$(CURDIR)/$(OUT)/tests \
+	  SANITIZE='$(SANITIZE)' tests/run.sh
+
+bench-server: all
+	$(Q)scripts/install-deps.sh --bench && PUSHPULL_BIN=$(CURDIR)/$(BIN) scripts/bench-server.sh
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,25 @@
+/* RFC 6455 opening-handshake helpers shared by server and client. */
+#ifndef PUSHPULL_WSHANDSHAKE_H
+#define PUSHPULL_WSHANDSHAKE_H
+
+#include <stdbool.h>
+
+#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#define WS_KEY_LEN 24      /* base64 of 16 random bytes */
+#define WS_ACCEPT_LEN 28   /* base64 of a 20-byte SHA-1 */
+
+/* A Sec-WebSocket-Key must be the base64 of exactly 16 bytes: 22 alphabet
+ * characters then "==", in canonical form (the 4 unused bits of the last
+ * character zero, as every encoder writes them), with no whitespace (the
+ * caller trims the header value). */
+bool ws_key_valid(const char *key);
+
+/* out = base64(SHA-1(key + GUID)), NUL-terminated (OpenSSL).
+ * Returns 0, or -1 when the key is invalid. */
+int ws_accept_for_key(const char *key, char out[WS_ACCEPT_LEN + 1]);
+
+/* A fresh random key for a client handshake (OpenSSL RAND_bytes).
+ * Returns 0, or -1 when the random source fails. */
+int ws_key_generate(char out[WS_KEY_LEN + 1]);
+
+#endif

@@ -1,0 +1,221 @@
+#include "bus.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "envelope.h"
+#include "parse.h"
+
+struct bus_channel {
+    struct bus_channel *hash_next;
+    struct bus_msg **ring;        /* message with id i lives at (i-1) % cap */
+    size_t cap;
+    uint64_t last_id;
+    size_t retained;              /* min(last_id, cap) */
+    struct bus_sub *subs;
+    size_t nsubs;
+    size_t name_len;
+    char name[CHANNEL_NAME_MAX + 1];
+};
+
+struct bus {
+    struct bus_channel **buckets;
+    size_t nbuckets;              /* power of two */
+    size_t nchannels;
+    size_t history;
+    size_t max_channels;
+};
+
+/* FNV-1a: channel names are short; this is cheap and spreads well. */
+static uint64_t name_hash(const char *s, size_t len)
+{
+    uint64_t h = 14695981039346656037ull;
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+struct bus *bus_new(size_t history, size_t max_channels)
+{
+    if (history == 0)
+        return NULL;
+    struct bus *bus = calloc(1, sizeof *bus);
+    if (!bus)
+        return NULL;
+    bus->nbuckets = 64;
+    bus->buckets = calloc(bus->nbuckets, sizeof *bus->buckets);
+    if (!bus->buckets) {
+        free(bus);
+        return NULL;
+    }
+    bus->history = history;
+    bus->max_channels = max_channels;
+    return bus;
+}
+
+static void channel_free(struct bus_channel *ch)
+{
+    for (size_t i = 0; i < ch->cap; i++)
+        free(ch->ring[i]);
+    free(ch->ring);
+    free(ch);
+}
+
+void bus_free(struct bus *bus)
+{
+    if (!bus)
+        return;
+    for (size_t b = 0; b < bus->nbuckets; b++) {
+        struct bus_channel *ch = bus->buckets[b], *next;
+        for (; ch; ch = next) {
+            next = ch->hash_next;
+            channel_free(ch);
+        }
+    }
+    free(bus->buckets);
+    free(bus);
+}
+
+static void bus_grow(struct bus *bus)
+{
+    size_t n = bus->nbuckets * 2;
+    struct bus_channel **nb = calloc(n, sizeof *nb);
+    if (!nb)
+        return;                   /* keep the old table: slower, not wrong */
+    for (size_t b = 0; b < bus->nbuckets; b++) {
+        struct bus_channel *ch = bus->buckets[b], *next;
+        for (; ch; ch = next) {
+            next = ch->hash_next;
+            size_t i = name_hash(ch->name, ch->name_len) & (n - 1);
+            ch->hash_next = nb[i];
+            nb[i] = ch;
+        }
+    }
+    free(bus->buckets);
+    bus->buckets = nb;
+    bus->nbuckets = n;
+}
+
+struct bus_channel *bus_channel(struct bus *bus, const char *name, size_t len)
+{
+    if (len == 0 || len > CHANNEL_NAME_MAX)
+        return NULL;
+    size_t i = name_hash(name, len) & (bus->nbuckets - 1);
+    for (struct bus_channel *ch = bus->buckets[i]; ch; ch = ch->hash_next)
+        if (ch->name_len == len && memcmp(ch->name, name, len) == 0)
+            return ch;
+    if (bus->nchannels >= bus->max_channels)
+        return NULL;
+    struct bus_channel *ch = calloc(1, sizeof *ch);
+    if (!ch)
+        return NULL;
+    ch->ring = calloc(bus->history, sizeof *ch->ring);
+    if (!ch->ring) {
+        free(ch);
+        return NULL;
+    }
+    ch->cap = bus->history;
+    memcpy(ch->name, name, len);
+    ch->name_len = len;
+    ch->hash_next = bus->buckets[i];
+    bus->buckets[i] = ch;
+    if (++bus->nchannels > bus->nbuckets)
+        bus_grow(bus);
+    return ch;
+}
+
+size_t bus_channel_count(const struct bus *bus) { return bus->nchannels; }
+uint64_t bus_last_id(const struct bus_channel *ch) { return ch->last_id; }
+size_t bus_subscriber_count(const struct bus_channel *ch) { return ch->nsubs; }
+
+static struct bus_msg *msg_new(uint64_t id, uint64_t ts, const char *data, size_t len)
+{
+    /* The envelope is encoded once here; every transport sends these bytes. */
+    size_t json_len = envelope_len(id, ts, data, len);
+    struct bus_msg *m = malloc(sizeof *m + json_len + 1);
+    if (!m)
+        return NULL;
+    m->id = id;
+    m->ts_us = ts;
+    m->json_len = envelope_write(m->json, id, ts, data, len);
+    return m;
+}
+
+const struct bus_msg *bus_publish(struct bus_channel *ch, const char *data,
+                                  size_t len, uint64_t ts_us)
+{
+    uint64_t id = ch->last_id + 1;
+    struct bus_msg *m = msg_new(id, ts_us, data, len);
+    if (!m)
+        return NULL;
+    size_t slot = (size_t)((id - 1) % ch->cap);
+    free(ch->ring[slot]);         /* evicts id - cap, if retained */
+    ch->ring[slot] = m;
+    ch->last_id = id;
+    if (ch->retained < ch->cap)
+        ch->retained++;
+    /* Save next first: a callback may unsubscribe (and free) its own sub. */
+    for (struct bus_sub *s = ch->subs, *next; s; s = next) {
+        next = s->next;
+        s->on_msg(s, m);
+    }
+    return m;
+}
+
+struct bus_span bus_span_since(const struct bus_channel *ch, uint64_t since)
+{
+    uint64_t first = ch->last_id - ch->retained + 1;   /* last+1 when empty */
+    struct bus_span span = { .to = ch->last_id };
+    span.from = since + 1 > first ? since + 1 : first;
+    span.lost = since + 1 < first ? first - since - 1 : 0;
+    if (since >= ch->last_id)
+        span.from = ch->last_id + 1;                  /* ahead: nothing yet */
+    return span;
+}
+
+const struct bus_msg *bus_msg_at(const struct bus_channel *ch, uint64_t id)
+{
+    if (id == 0 || id > ch->last_id || ch->last_id - id >= ch->retained)
+        return NULL;
+    return ch->ring[(id - 1) % ch->cap];
+}
+
+void bus_subscribe(struct bus_channel *ch, struct bus_sub *sub)
+{
+    /* Append so subscribers are served in the order they joined. */
+    sub->ch = ch;
+    sub->next = NULL;
+    if (!ch->subs) {
+        sub->prev = sub;          /* head->prev is the tail */
+        ch->subs = sub;
+    } else {
+        struct bus_sub *tail = ch->subs->prev;
+        tail->next = sub;
+        sub->prev = tail;
+        ch->subs->prev = sub;
+    }
+    ch->nsubs++;
+}
+
+void bus_unsubscribe(struct bus_sub *sub)
+{
+    struct bus_channel *ch = sub->ch;
+    if (!ch)
+        return;
+    if (sub == ch->subs) {
+        ch->subs = sub->next;
+        if (ch->subs)
+            ch->subs->prev = sub->prev;
+    } else {
+        sub->prev->next = sub->next;
+        if (sub->next)
+            sub->next->prev = sub->prev;
+        else
+            ch->subs->prev = sub->prev;
+    }
+    ch->nsubs--;
+    sub->ch = NULL;
+    sub->prev = sub->next = NULL;
+}

@@ -1,0 +1,63 @@
+/* The pub/sub bus: channels, their history rings and their subscribers.
+ * It knows nothing of HTTP or of any transport: a transport embeds a
+ * struct bus_sub in its own state and is called back per message. */
+#ifndef PUSHPULL_BUS_H
+#define PUSHPULL_BUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct bus;
+struct bus_channel;
+
+/* One published message, shared by every reader and kept in the channel's
+ * ring. `json` is the wire envelope {"id","ts","data"}, NUL-terminated. */
+struct bus_msg {
+    uint64_t id;
+    uint64_t ts_us;
+    size_t json_len;
+    char json[];
+};
+
+struct bus_sub;
+/* Called once per message published after bus_subscribe(). The callback may
+ * bus_unsubscribe() its own sub (and free it); it must not touch others. */
+typedef void (*bus_msg_fn)(struct bus_sub *sub, const struct bus_msg *msg);
+
+struct bus_sub {
+    bus_msg_fn on_msg;
+    struct bus_channel *ch;           /* set while subscribed */
+    struct bus_sub *prev, *next;      /* owned by the bus */
+};
+
+/* The ids a cursor `since` can still read: from..to inclusive (empty when
+ * from > to), and how many ids after `since` were evicted before it read. */
+struct bus_span {
+    uint64_t from, to;
+    uint64_t lost;
+};
+
+struct bus *bus_new(size_t history, size_t max_channels);
+void bus_free(struct bus *bus);
+
+/* Get or create a channel. The name must already be valid. NULL when the
+ * channel does not exist and max_channels are in use (or out of memory). */
+struct bus_channel *bus_channel(struct bus *bus, const char *name, size_t len);
+size_t bus_channel_count(const struct bus *bus);
+
+uint64_t bus_last_id(const struct bus_channel *ch);
+size_t bus_subscriber_count(const struct bus_channel *ch);
+
+/* Store a message (the payload must be valid UTF-8) and call every
+ * subscriber. Returns the stored message, or NULL when out of memory. */
+const struct bus_msg *bus_publish(struct bus_channel *ch, const char *data,
+                                  size_t len, uint64_t ts_us);
+
+struct bus_span bus_span_since(const struct bus_channel *ch, uint64_t since);
+/* The retained message with this id, or NULL. */
+const struct bus_msg *bus_msg_at(const struct bus_channel *ch, uint64_t id);
+
+void bus_subscribe(struct bus_channel *ch, struct bus_sub *sub);
+void bus_unsubscribe(struct bus_sub *sub);   /* no-op when not subscribed */
+
+#endif

@@ -1,0 +1,406 @@
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <event2/event.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bus.h"
+#include "clock.h"
+#include "envelope.h"
+#include "parse.h"
+#include "server.h"
+#include "stats.h"
+#include "transports.h"
+
+/* Connections above --max-connections still get a 503 answer up to this
+ * many more; past that MHD itself refuses them (accept, then close). */
+#define CONNECTION_HEADROOM 64
+
+struct http {
+    struct MHD_Daemon *daemon;
+    struct event *ready_ev;           /* MHD's epoll fd became readable */
+    struct event *timer_ev;           /* MHD's own timeouts */
+    unsigned port;
+};
+
+enum route {
+    R_PUB, R_POLL, R_LONGPOLL, R_SSE, R_WS,
+    R_STATS, R_METRICS, R_HEALTHZ, R_INDEX, R_NOT_FOUND,
+};
+
+static const struct {
+    const char *prefix;               /* "/x/" takes a channel, "/x" is exact */
+    enum route route;
+    const char *method;
+} routes[] = {
+    { "/pub/", R_PUB, "POST" },
+    { "/poll/", R_POLL, "GET" },
+    { "/longpoll/", R_LONGPOLL, "GET" },
+    { "/sse/", R_SSE, "GET" },
+    { "/ws/", R_WS, "GET" },
+    { "/stats", R_STATS, "GET" },
+    { "/metrics", R_METRICS, "GET" },
+    { "/healthz", R_HEALTHZ, "GET" },
+    { "/", R_INDEX, "GET" },
+};
+
+/* ---- answers ---------------------------------------------------------- */
+
+enum MHD_Result http_reply(struct MHD_Connection *conn, unsigned status,
+                           const char *type, char *body, size_t len)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    enum MHD_Result ret = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+enum MHD_Result http_reply_json(struct MHD_Connection *conn, unsigned status,
+                                char *body, size_t len)
+{
+    return http_reply(conn, status, "application/json", body, len);
+}
+
+static char *error_body(const char *message, size_t *len)
+{
+    size_t n = strlen(message);
+    char *body = malloc(JSON_ESCAPED_MAX(n) + 16);
+    if (!body)
+        return NULL;
+    char *p = body + sprintf(body, "{\"error\":\"");
+    p += json_escape(p, message, n);
+    p += sprintf(p, "\"}\n");
+    *len = (size_t)(p - body);
+    return body;
+}
+
+static enum MHD_Result reply_error_with(struct MHD_Connection *conn,
+                                        unsigned status, const char *message,
+                                        const char *header, const char *value)
+{
+    size_t len;
+    char *body = error_body(message, &len);
+    if (!body)
+        return MHD_NO;
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    if (header)
+        MHD_add_response_header(r, header, value);
+    enum MHD_Result ret = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+enum MHD_Result http_reply_error(struct MHD_Connection *conn, unsigned status,
+                                 const char *message)
+{
+    return reply_error_with(conn, status, message, NULL, NULL);
+}
+
+int http_query_u64(struct MHD_Connection *conn, const char *key, uint64_t max,
+                   uint64_t *out)
+{
+    const char *v = NULL;
+    size_t vlen = 0;
+    if (MHD_lookup_connection_value_n(conn, MHD_GET_ARGUMENT_KIND, key,
+                                      strlen(key), &v, &vlen) != MHD_YES)
+        return 0;
+    /* "?since" and "?since=" are present but not numbers. */
+    if (!v || strlen(v) != vlen || parse_u64(v, max, out) != 0)
+        return -1;
+    return 1;
+}
+
+/* ---- the router ------------------------------------------------------- */
+
+static enum route route_of(const char *url, const char **chan, size_t *chan_len,
+                           const char **method)
+{
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        size_t n = strlen(routes[i].prefix);
+        bool takes_channel = routes[i].prefix[n - 1] == '/' && n > 1;
+        *method = routes[i].method;
+        if (takes_channel && strncmp(url, routes[i].prefix, n) == 0) {
+            *chan = url + n;
+            *chan_len = strlen(url + n);
+            return routes[i].route;
+        }
+        if (!takes_channel && strcmp(url, routes[i].prefix) == 0)
+            return routes[i].route;
+    }
+    return R_NOT_FOUND;
+}
+
+static enum MHD_Result reply_plain(struct request *req, struct MHD_Connection *conn)
+{
+    size_t len = 0;
+    char *body;
+    switch (req->route) {
+    case R_STATS:
+        body = stats_render_json(req->srv, &len);
+        return body ? http_reply_json(conn, MHD_HTTP_OK, body, len) : MHD_NO;
+    case R_METRICS:
+        body = stats_render_metrics(req->srv, &len);
+        return body ? http_reply(conn, MHD_HTTP_OK,
+                                 "text/plain; version=0.0.4; charset=utf-8",
+                                 body, len) : MHD_NO;
+    case R_HEALTHZ:
+        body = strdup("ok\n");
+        return body ? http_reply(conn, MHD_HTTP_OK, "text/plain", body, 3) : MHD_NO;
+    default:
+        body = strdup("pushpull-server " PUSHPULL_VERSION "\n"
+                      "endpoints: POST /pub/{ch}, GET /poll/{ch}?since=N, "
+                      "GET /longpoll/{ch}?since=N&timeout=S, GET /sse/{ch}, "
+                      "GET /ws/{ch}?since=N, GET /stats, GET /metrics, GET /healthz\n");
+        return body ? http_reply(conn, MHD_HTTP_OK, "text/plain; charset=utf-8",
+                                 body, strlen(body)) : MHD_NO;
+    }
+}
+
+/* What is wrong with a request before any handler runs; NULL when nothing. */
+static const char *precheck(struct request *req, const char *url,
+                            const char *method, const char **allow,
+                            unsigned *status)
+{
+    const char *chan = NULL, *want;
+    size_t chan_len = 0;
+    req->route = route_of(url, &chan, &chan_len, &want);
+    *allow = NULL;
+    if (req->route == R_NOT_FOUND) {
+        *status = MHD_HTTP_NOT_FOUND;
+        return "no such endpoint";
+    }
+    if (stats.http_connections > req->srv->cfg.max_connections) {
+        *status = MHD_HTTP_SERVICE_UNAVAILABLE;
+        return "too many connections (--max-connections)";
+    }
+    bool head_ok = strcmp(want, "GET") == 0 && strcmp(method, "HEAD") == 0;
+    if (strcmp(method, want) != 0 && !head_ok) {
+        *status = MHD_HTTP_METHOD_NOT_ALLOWED;
+        *allow = strcmp(want, "GET") == 0 ? "GET, HEAD" : want;
+        return "method not allowed";
+    }
+    if (chan && !parse_channel_name(chan, chan_len)) {
+        *status = MHD_HTTP_BAD_REQUEST;
+        return "invalid channel name: want [A-Za-z0-9_.-]{1,64}";
+    }
+    if (chan) {
+        req->ch = bus_channel(req->srv->bus, chan, chan_len);
+        if (!req->ch) {
+            *status = MHD_HTTP_SERVICE_UNAVAILABLE;
+            return "too many channels (--max-channels)";
+        }
+    }
+    return NULL;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
+                                  const char *url, const char *method,
+                                  const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
+{
+    (void)version;
+    struct request *req = *req_cls;
+    if (!req) {
+        /* Answering on the first call makes MHD 0.9.75 close the
+         * connection; set up now, answer on the next call. */
+        req = calloc(1, sizeof *req);
+        if (!req)
+            return MHD_NO;
+        req->srv = cls;
+        req->received_us = clock_real_us();
+        *req_cls = req;
+        return MHD_YES;
+    }
+    if (req->calls++ == 0) {
+        const char *allow, *problem;
+        unsigned status;
+        problem = precheck(req, url, method, &allow, &status);
+        if (problem)
+            return reply_error_with(conn, status, problem,
+                                    allow ? MHD_HTTP_HEADER_ALLOW : NULL, allow);
+    }
+    switch (req->route) {
+    case R_PUB:      return publish_handle(req, conn, upload_data, upload_data_size);
+    case R_POLL:     return poll_handle(req, conn);
+    case R_LONGPOLL: return longpoll_handle(req, conn);
+    case R_SSE:      return sse_handle(req, conn);
+    case R_WS:       return ws_handle(req, conn);
+    default:         return reply_plain(req, conn);
+    }
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    struct request *req = *req_cls;
+    if (!req)
+        return;
+    if (req->transport_free)
+        req->transport_free(req->transport);
+    free(req->body);
+    free(req);
+    *req_cls = NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn,
+                          void **socket_context, enum MHD_ConnectionNotificationCode code)
+{
+    (void)cls;
+    (void)conn;
+    (void)socket_context;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED)
+        stats.http_connections++;
+    else if (code == MHD_CONNECTION_NOTIFY_CLOSED)
+        stats.http_connections--;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    const struct server *srv = cls;
+    if (srv->cfg.quiet)
+        return;
+    fputs("pushpull-server: mhd: ", stderr);
+    vfprintf(stderr, fmt, ap);
+}
+
+/* ---- MHD on the libevent loop ----------------------------------------- */
+
+static void run_mhd(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct server *srv = arg;
+    struct http *h = srv->http;
+    MHD_run(h->daemon);
+    MHD_UNSIGNED_LONG_LONG ms;
+    if (MHD_get_timeout(h->daemon, &ms) == MHD_YES) {
+        struct timeval tv = { .tv_sec = (time_t)(ms / 1000),
+                              .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
+        evtimer_add(h->timer_ev, &tv);
+    } else {
+        evtimer_del(h->timer_ev);
+    }
+}
+
+void http_kick(struct server *srv)
+{
+    event_active(srv->http->ready_ev, EV_READ, 0);
+}
+
+static int resolve_bind(const struct server_config *cfg,
+                        struct sockaddr_storage *ss, char *err, size_t errlen)
+{
+    struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_PASSIVE,
+                              .ai_socktype = SOCK_STREAM }, *ai;
+    char port[8];
+    snprintf(port, sizeof port, "%u", cfg->port);
+    int rc = getaddrinfo(cfg->bind, port, &hints, &ai);
+    if (rc != 0) {
+        snprintf(err, errlen, "--bind %s: not a numeric IPv4/IPv6 address (%s)",
+                 cfg->bind, gai_strerror(rc));
+        return -1;
+    }
+    memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+    freeaddrinfo(ai);
+    return 0;
+}
+
+int http_start(struct server *srv, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    if (resolve_bind(&srv->cfg, &ss, err, errlen) != 0)
+        return -1;
+    struct http *h = calloc(1, sizeof *h);
+    if (!h) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    srv->http = h;
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    unsigned idle_s = (unsigned)((srv->cfg.idle_timeout_us + 999999) / 1000000);
+    h->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, srv,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,   /* first, or MHD logs early errors itself */
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)(srv->cfg.max_connections + CONNECTION_HEADROOM),
+        MHD_OPTION_CONNECTION_TIMEOUT, idle_s,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
+        MHD_OPTION_END);
+    if (!h->daemon) {
+        snprintf(err, errlen, "cannot listen on %s port %u (in use, or no permission)",
+                 srv->cfg.bind, srv->cfg.port);
+        return -1;
+    }
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+    const union MHD_DaemonInfo *lfd =
+        MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_LISTEN_FD);
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof bound;
+    if (!info || !lfd || getsockname(lfd->listen_fd, (struct sockaddr *)&bound, &blen) != 0) {
+        snprintf(err, errlen, "libmicrohttpd gave no epoll or listen fd");
+        return -1;
+    }
+    h->port = ntohs(bound.ss_family == AF_INET6
+                        ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                        : ((struct sockaddr_in *)&bound)->sin_port);
+    h->ready_ev = event_new(srv->base, info->epoll_fd, EV_READ | EV_PERSIST, run_mhd, srv);
+    h->timer_ev = evtimer_new(srv->base, run_mhd, srv);
+    if (!h->ready_ev || !h->timer_ev || event_add(h->ready_ev, NULL) != 0) {
+        snprintf(err, errlen, "cannot watch libmicrohttpd's epoll fd");
+        return -1;
+    }
+    http_kick(srv);
+    return 0;
+}
+
+unsigned http_port(const struct server *srv) { return srv->http->port; }
+
+void http_quiesce(struct server *srv)
+{
+    MHD_socket fd = MHD_quiesce_daemon(srv->http->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+}
+
+void http_stop(struct server *srv)
+{
+    struct http *h = srv->http;
+    if (!h)
+        return;
+    if (h->daemon)
+        MHD_stop_daemon(h->daemon);
+    if (h->ready_ev)
+        event_free(h->ready_ev);
+    if (h->timer_ev)
+        event_free(h->timer_ev);
+    free(h);
+    srv->http = NULL;
+}

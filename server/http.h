@@ -1,0 +1,47 @@
+/* libmicrohttpd on the libevent loop, the request router, and the answer
+ * helpers every transport uses. */
+#ifndef PUSHPULL_HTTP_H
+#define PUSHPULL_HTTP_H
+
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct server;
+struct bus_channel;
+
+/* Per-request state (MHD's req_cls), created on the first handler call. */
+struct request {
+    struct server *srv;
+    int route;
+    unsigned calls;                   /* access-handler calls so far */
+    struct bus_channel *ch;
+    uint64_t received_us;             /* realtime, at the first call */
+    char *body;                       /* POST body as it arrives */
+    size_t body_len;
+    bool body_too_large;
+    void *transport;                  /* owned by the route's handler */
+    void (*transport_free)(void *transport);
+};
+
+int http_start(struct server *srv, char *err, size_t errlen);
+unsigned http_port(const struct server *srv);
+/* Stop accepting new connections (first step of a graceful shutdown). */
+void http_quiesce(struct server *srv);
+void http_stop(struct server *srv);
+/* After MHD_resume_connection MHD must run again: schedule that. */
+void http_kick(struct server *srv);
+
+enum MHD_Result http_reply(struct MHD_Connection *conn, unsigned status,
+                           const char *type, char *body, size_t len);
+enum MHD_Result http_reply_json(struct MHD_Connection *conn, unsigned status,
+                                char *body, size_t len);
+enum MHD_Result http_reply_error(struct MHD_Connection *conn, unsigned status,
+                                 const char *message);
+
+/* A query argument: 0 absent, 1 parsed into *out, -1 malformed (answered
+ * with 400 by the caller). */
+int http_query_u64(struct MHD_Connection *conn, const char *key, uint64_t max,
+                   uint64_t *out);
+
+#endif

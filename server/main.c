@@ -1,0 +1,274 @@
+/* pushpull-server: command line, the loop, heartbeats and shutdown. */
+#include <errno.h>
+#include <event2/event.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "bus.h"
+#include "clock.h"
+#include "http.h"
+#include "parse.h"
+#include "server.h"
+#include "stats.h"
+#include "transports.h"
+#include "units.h"
+
+/* After SIGINT/SIGTERM, how long closing handshakes may take. */
+#define SHUTDOWN_GRACE_US 1500000
+#define SHUTDOWN_TICK_US 20000
+
+static const char usage[] =
+    "usage: pushpull-server [options]\n"
+    "\n"
+    "One HTTP server offering short polling, long polling, Server-Sent Events\n"
+    "and WebSocket over one pub/sub bus. Prints 'listening on http://ADDR:PORT'.\n"
+    "\n"
+    "  --port N              TCP port; 0 picks a free one          (8080)\n"
+    "  --bind ADDR           numeric IPv4/IPv6 address to bind       (127.0.0.1)\n"
+    "  --history N           messages kept per channel for resume   (1024)\n"
+    "  --max-message SIZE    largest publish body / WS message      (64KiB)\n"
+    "  --max-connections N   open connections before answering 503  (10000)\n"
+    "  --max-queue SIZE      per-subscriber outbound queue (SSE/WS) (1MiB)\n"
+    "  --max-channels N      channels before answering 503          (65536)\n"
+    "  --heartbeat DUR       SSE comment / WS ping period           (15s)\n"
+    "  --longpoll-timeout DUR  long-poll wait without ?timeout=     (30s)\n"
+    "  --longpoll-max DUR    cap on a long poll's ?timeout=         (120s)\n"
+    "  --idle-timeout DUR    close idle keep-alive HTTP connections (60s)\n"
+    "  --quiet               no log lines on stderr\n"
+    "  --help, --version\n"
+    "\n"
+    "DUR: 500ms, 15s, 2m (a bare number is seconds). SIZE: 512, 64KiB, 1MiB.\n";
+
+static void die_usage(const char *flag, const char *value, const char *want)
+{
+    fprintf(stderr, "pushpull-server: %s: '%s' %s\n"
+            "try 'pushpull-server --help'\n", flag, value, want);
+    exit(2);
+}
+
+static uint64_t flag_count(const char *flag, const char *v, uint64_t min, uint64_t max)
+{
+    uint64_t n;
+    if (parse_u64(v, max, &n) != 0 || n < min) {
+        char want[96];
+        snprintf(want, sizeof want, "is not a whole number from %llu to %llu",
+                 (unsigned long long)min, (unsigned long long)max);
+        die_usage(flag, v, want);
+    }
+    return n;
+}
+
+static uint64_t flag_size(const char *flag, const char *v, uint64_t min, uint64_t max)
+{
+    uint64_t n;
+    if (units_parse_size(v, &n) != 0 || n < min || n > max)
+        die_usage(flag, v, "is not a size in range (e.g. 512, 64KiB, 1MiB)");
+    return n;
+}
+
+static uint64_t flag_duration(const char *flag, const char *v, uint64_t min_us, uint64_t max_us)
+{
+    uint64_t us;
+    if (units_parse_duration_us(v, &us) != 0 || us < min_us || us > max_us)
+        die_usage(flag, v, "is not a duration in range (e.g. 500ms, 15s, 2m)");
+    return us;
+}
+
+enum { O_PORT = 256, O_BIND, O_HISTORY, O_MAX_MESSAGE, O_MAX_CONNECTIONS, O_MAX_QUEUE,
+       O_MAX_CHANNELS, O_HEARTBEAT, O_LP_TIMEOUT, O_LP_MAX, O_IDLE, O_QUIET,
+       O_HELP, O_VERSION };
+
+static void parse_args(int argc, char **argv, struct server_config *cfg)
+{
+    static const struct option opts[] = {
+        { "port", required_argument, NULL, O_PORT },
+        { "bind", required_argument, NULL, O_BIND },
+        { "history", required_argument, NULL, O_HISTORY },
+        { "max-message", required_argument, NULL, O_MAX_MESSAGE },
+        { "max-connections", required_argument, NULL, O_MAX_CONNECTIONS },
+        { "max-queue", required_argument, NULL, O_MAX_QUEUE },
+        { "max-channels", required_argument, NULL, O_MAX_CHANNELS },
+        { "heartbeat", required_argument, NULL, O_HEARTBEAT },
+        { "longpoll-timeout", required_argument, NULL, O_LP_TIMEOUT },
+        { "longpoll-max", required_argument, NULL, O_LP_MAX },
+        { "idle-timeout", required_argument, NULL, O_IDLE },
+        { "quiet", no_argument, NULL, O_QUIET },
+        { "help", no_argument, NULL, O_HELP },
+        { "version", no_argument, NULL, O_VERSION },
+        { NULL, 0, NULL, 0 },
+    };
+    const uint64_t hour = 3600ull * 1000000;
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case O_PORT: cfg->port = (unsigned)flag_count("--port", optarg, 0, 65535); break;
+        case O_BIND:
+            if (strlen(optarg) >= sizeof cfg->bind)
+                die_usage("--bind", optarg, "is too long for an address");
+            strcpy(cfg->bind, optarg);
+            break;
+        case O_HISTORY: cfg->history = flag_count("--history", optarg, 1, 1u << 24); break;
+        case O_MAX_MESSAGE:
+            cfg->max_message = flag_size("--max-message", optarg, 1, 64u << 20);
+            break;
+        case O_MAX_CONNECTIONS:
+            cfg->max_connections = flag_count("--max-connections", optarg, 1, 1000000);
+            break;
+        case O_MAX_QUEUE: cfg->max_queue = flag_size("--max-queue", optarg, 1024, 1ull << 30); break;
+        case O_MAX_CHANNELS:
+            cfg->max_channels = flag_count("--max-channels", optarg, 1, 1u << 24);
+            break;
+        case O_HEARTBEAT:
+            cfg->heartbeat_us = flag_duration("--heartbeat", optarg, 10000, hour);
+            break;
+        case O_LP_TIMEOUT:
+            cfg->longpoll_timeout_us = flag_duration("--longpoll-timeout", optarg, 0, hour);
+            break;
+        case O_LP_MAX: cfg->longpoll_max_us = flag_duration("--longpoll-max", optarg, 0, hour); break;
+        case O_IDLE: cfg->idle_timeout_us = flag_duration("--idle-timeout", optarg, 1000000, hour); break;
+        case O_QUIET: cfg->quiet = true; break;
+        case O_HELP: fputs(usage, stdout); exit(0);
+        case O_VERSION: puts("pushpull-server " PUSHPULL_VERSION); exit(0);
+        default:
+            fprintf(stderr, "pushpull-server: unknown or incomplete option '%s'\n"
+                    "try 'pushpull-server --help'\n", argv[optind - 1]);
+            exit(2);
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "pushpull-server: unexpected argument '%s'\n", argv[optind]);
+        exit(2);
+    }
+    if (cfg->longpoll_timeout_us > cfg->longpoll_max_us) {
+        fprintf(stderr, "pushpull-server: --longpoll-timeout is above --longpoll-max\n");
+        exit(2);
+    }
+}
+
+/* Many subscribers need many fds: take the hard limit. */
+static void raise_fd_limit(const struct server_config *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    if (!cfg->quiet && rl.rlim_cur < cfg->max_connections + 64)
+        fprintf(stderr, "pushpull-server: warning: fd limit %llu is below "
+                "--max-connections %zu\n", (unsigned long long)rl.rlim_cur,
+                cfg->max_connections);
+}
+
+struct shutdown_state {
+    struct server *srv;
+    struct event *tick;
+    uint64_t deadline_us;
+};
+
+static void on_shutdown_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct shutdown_state *st = arg;
+    bool done = stats.open[T_WS] == 0 && stats.open[T_SSE] == 0;
+    if (done || clock_mono_us() >= st->deadline_us)
+        event_base_loopexit(st->srv->base, NULL);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    struct shutdown_state *st = arg;
+    struct server *srv = st->srv;
+    if (srv->shutting_down)
+        return;
+    if (!srv->cfg.quiet)
+        fprintf(stderr, "pushpull-server: %s: shutting down\n", strsignal((int)sig));
+    srv->shutting_down = true;
+    http_quiesce(srv);
+    longpoll_shutdown(srv);
+    sse_shutdown(srv);
+    ws_shutdown(srv, false);
+    st->deadline_us = clock_mono_us() + SHUTDOWN_GRACE_US;
+    struct timeval tv = { 0, SHUTDOWN_TICK_US };
+    event_add(st->tick, &tv);
+}
+
+static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct server *srv = arg;
+    if (srv->shutting_down)
+        return;
+    sse_heartbeat(srv);
+    ws_heartbeat(srv);
+}
+
+int main(int argc, char **argv)
+{
+    struct server srv = {
+        .cfg = {
+            .bind = "127.0.0.1",
+            .port = 8080,
+            .history = 1024,
+            .max_message = 64 * 1024,
+            .max_connections = 10000,
+            .max_queue = 1024 * 1024,
+            .max_channels = 65536,
+            .heartbeat_us = 15000000,
+            .longpoll_timeout_us = 30000000,
+            .longpoll_max_us = 120000000,
+            .idle_timeout_us = 60000000,
+        },
+    };
+    parse_args(argc, argv, &srv.cfg);
+    signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit(&srv.cfg);
+    srv.started_mono_us = clock_mono_us();
+    srv.base = event_base_new();
+    srv.bus = bus_new(srv.cfg.history, srv.cfg.max_channels);
+    char err[256];
+    if (!srv.base || !srv.bus || http_start(&srv, err, sizeof err) != 0) {
+        fprintf(stderr, "pushpull-server: %s\n", srv.base && srv.bus ? err : "out of memory");
+        return 1;
+    }
+    struct shutdown_state st = { .srv = &srv };
+    st.tick = event_new(srv.base, -1, EV_PERSIST, on_shutdown_tick, &st);
+    struct event *sigint = evsignal_new(srv.base, SIGINT, on_signal, &st);
+    struct event *sigterm = evsignal_new(srv.base, SIGTERM, on_signal, &st);
+    struct event *beat = event_new(srv.base, -1, EV_PERSIST, on_heartbeat, &srv);
+    struct timeval hb = { .tv_sec = (time_t)(srv.cfg.heartbeat_us / 1000000),
+                          .tv_usec = (suseconds_t)(srv.cfg.heartbeat_us % 1000000) };
+    event_add(sigint, NULL);
+    event_add(sigterm, NULL);
+    event_add(beat, &hb);
+
+    bool v6 = strchr(srv.cfg.bind, ':') != NULL;
+    printf("listening on http://%s%s%s:%u\n", v6 ? "[" : "", srv.cfg.bind, v6 ? "]" : "",
+           http_port(&srv));
+    fflush(stdout);
+
+    event_base_dispatch(srv.base);
+
+    /* Whatever did not close in the grace period goes now; then no
+     * connection is suspended when MHD stops (an API violation). */
+    ws_shutdown(&srv, true);
+    longpoll_shutdown(&srv);
+    sse_shutdown(&srv);
+    http_stop(&srv);
+    event_free(st.tick);
+    event_free(sigint);
+    event_free(sigterm);
+    event_free(beat);
+    bus_free(srv.bus);
+    event_base_free(srv.base);
+    if (!srv.cfg.quiet)
+        fprintf(stderr, "pushpull-server: stopped\n");
+    return 0;
+}

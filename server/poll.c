@@ -1,0 +1,72 @@
+/* GET /poll/{ch}?since=N&limit=M: short polling, answered at once. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus.h"
+#include "server.h"
+#include "stats.h"
+#include "transports.h"
+
+enum MHD_Result poll_answer(struct request *req, struct MHD_Connection *conn,
+                            bool has_since, uint64_t since, uint64_t limit,
+                            int transport)
+{
+    const struct bus_channel *ch = req->ch;
+    struct bus_span span = { .from = 1, .to = 0, .lost = 0 };
+    if (has_since) {
+        span = bus_span_since(ch, since);
+        if (span.from <= span.to && span.to - span.from + 1 > limit)
+            span.to = span.from + limit - 1;
+    }
+    size_t size = 96;                 /* {"last_id":,"gap":true,"lost":,"messages":[]} */
+    for (uint64_t id = span.from; id <= span.to; id++)
+        size += bus_msg_at(ch, id)->json_len + 1;
+    char *body = malloc(size);
+    if (!body)
+        return MHD_NO;
+    char *p = body + sprintf(body, "{\"last_id\":%llu,", (unsigned long long)bus_last_id(ch));
+    if (span.lost) {
+        p += sprintf(p, "\"gap\":true,\"lost\":%llu,", (unsigned long long)span.lost);
+        stats.gaps_served++;
+    }
+    p += sprintf(p, "\"messages\":[");
+    for (uint64_t id = span.from; id <= span.to; id++) {
+        const struct bus_msg *m = bus_msg_at(ch, id);
+        if (id != span.from)
+            *p++ = ',';
+        memcpy(p, m->json, m->json_len);
+        p += m->json_len;
+    }
+    p += sprintf(p, "]}\n");
+    size_t len = (size_t)(p - body);
+    if (span.from <= span.to)
+        stats.deliveries[transport] += span.to - span.from + 1;
+    stats.bytes_out[transport] += len;
+    return http_reply_json(conn, MHD_HTTP_OK, body, len);
+}
+
+const char *poll_args(struct request *req, struct MHD_Connection *conn,
+                      bool *has_since, uint64_t *since, uint64_t *limit)
+{
+    int rc = http_query_u64(conn, "since", UINT64_MAX, since);
+    if (rc < 0)
+        return "since: want a non-negative integer";
+    *has_since = rc > 0;
+    *limit = req->srv->cfg.history;
+    if (http_query_u64(conn, "limit", UINT64_MAX, limit) < 0)
+        return "limit: want a non-negative integer";
+    if (*limit > req->srv->cfg.history)
+        *limit = req->srv->cfg.history;
+    return NULL;
+}
+
+enum MHD_Result poll_handle(struct request *req, struct MHD_Connection *conn)
+{
+    bool has_since;
+    uint64_t since = 0, limit;
+    const char *problem = poll_args(req, conn, &has_since, &since, &limit);
+    if (problem)
+        return http_reply_error(conn, MHD_HTTP_BAD_REQUEST, problem);
+    return poll_answer(req, conn, has_since, since, limit, T_POLL);
+}

@@ -1,0 +1,49 @@
+/* POST /pub/{ch}: the body is the payload. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus.h"
+#include "server.h"
+#include "stats.h"
+#include "transports.h"
+#include "utf8.h"
+
+enum MHD_Result publish_handle(struct request *req, struct MHD_Connection *conn,
+                               const char *upload, size_t *upload_size)
+{
+    size_t max = req->srv->cfg.max_message;
+    if (req->calls == 1) {
+        /* Refuse an announced oversize body before reading any of it. */
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > max)
+            return http_reply_error(conn, MHD_HTTP_CONTENT_TOO_LARGE,
+                                    "body larger than --max-message");
+    }
+    if (*upload_size > 0) {
+        if (req->body_len + *upload_size > max)
+            return http_reply_error(conn, MHD_HTTP_CONTENT_TOO_LARGE,
+                                    "body larger than --max-message");
+        char *grown = realloc(req->body, req->body_len + *upload_size + 1);
+        if (!grown)
+            return MHD_NO;
+        memcpy(grown + req->body_len, upload, *upload_size);
+        req->body = grown;
+        req->body_len += *upload_size;
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (!utf8_valid((const uint8_t *)req->body, req->body_len))
+        return http_reply_error(conn, MHD_HTTP_BAD_REQUEST, "body is not valid UTF-8");
+    const struct bus_msg *m =
+        bus_publish(req->ch, req->body ? req->body : "", req->body_len, req->received_us);
+    if (!m)
+        return http_reply_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    stats.published++;
+    char *body = malloc(32);
+    if (!body)
+        return MHD_NO;
+    int n = snprintf(body, 32, "{\"id\":%llu}\n", (unsigned long long)m->id);
+    return http_reply_json(conn, MHD_HTTP_OK, body, (size_t)n);
+}

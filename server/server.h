@@ -1,0 +1,37 @@
+/* What every server module shares: the configuration, the loop, the bus. */
+#ifndef PUSHPULL_SERVER_H
+#define PUSHPULL_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct bus;
+struct http;
+
+struct server_config {
+    char bind[64];
+    unsigned port;
+    size_t history;
+    size_t max_message;
+    size_t max_connections;
+    size_t max_queue;
+    size_t max_channels;
+    uint64_t heartbeat_us;
+    uint64_t longpoll_timeout_us;
+    uint64_t longpoll_max_us;
+    uint64_t idle_timeout_us;
+    bool quiet;
+};
+
+struct server {
+    struct server_config cfg;
+    struct event_base *base;
+    struct bus *bus;
+    struct http *http;
+    uint64_t started_mono_us;
+    bool shutting_down;
+};
+
+#endif

@@ -1,0 +1,188 @@
+/* GET /sse/{ch}: Server-Sent Events. The response body comes from a reader
+ * callback that drains this stream's buffer; with nothing queued the reader
+ * suspends the connection, and a message or heartbeat resumes it. */
+#include <event2/buffer.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus.h"
+#include "fanout.h"
+#include "parse.h"
+#include "server.h"
+#include "stats.h"
+#include "transports.h"
+
+#define SSE_RETRY_MS 1000
+#define SSE_BLOCK 16384
+
+struct sse_stream {
+    struct fanout fan;                /* first: fanout calls back with it */
+    struct server *srv;
+    struct MHD_Connection *conn;
+    struct evbuffer *out;
+    bool suspended, ending;
+    struct sse_stream *prev, *next;   /* every open stream */
+};
+
+static struct sse_stream *streams;
+
+static void sse_wake(struct sse_stream *s)
+{
+    if (!s->suspended)
+        return;
+    s->suspended = false;
+    MHD_resume_connection(s->conn);
+    http_kick(s->srv);
+}
+
+static size_t sse_queued(struct fanout *f)
+{
+    return evbuffer_get_length(((struct sse_stream *)f)->out);
+}
+
+static void sse_send_gap(struct fanout *f, uint64_t since, uint64_t first, uint64_t lost)
+{
+    struct sse_stream *s = (struct sse_stream *)f;
+    evbuffer_add_printf(s->out,
+                        "event: gap\ndata: {\"gap\":true,\"since\":%llu,\"first_id\":%llu,"
+                        "\"lost\":%llu}\n\n",
+                        (unsigned long long)since, (unsigned long long)first,
+                        (unsigned long long)lost);
+    sse_wake(s);
+}
+
+static void sse_send_msg(struct fanout *f, const struct bus_msg *m)
+{
+    struct sse_stream *s = (struct sse_stream *)f;
+    evbuffer_add_printf(s->out, "id: %llu\ndata: ", (unsigned long long)m->id);
+    evbuffer_add(s->out, m->json, m->json_len);
+    evbuffer_add(s->out, "\n\n", 2);
+    stats.deliveries[T_SSE]++;
+    sse_wake(s);
+}
+
+static void sse_drop(struct fanout *f)
+{
+    /* A slow consumer: what it has not read is discarded, the stream ends. */
+    struct sse_stream *s = (struct sse_stream *)f;
+    evbuffer_drain(s->out, evbuffer_get_length(s->out));
+    sse_wake(s);
+}
+
+static const struct fanout_ops sse_ops = {
+    .queued = sse_queued,
+    .send_gap = sse_send_gap,
+    .send_msg = sse_send_msg,
+    .drop = sse_drop,
+};
+
+static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    struct sse_stream *s = cls;
+    if (s->fan.dropped)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    int n = evbuffer_remove(s->out, buf, max);
+    if (n > 0) {
+        stats.bytes_out[T_SSE] += (uint64_t)n;
+        fanout_pump(&s->fan);         /* room again: pull more of a backlog */
+        return n;
+    }
+    if (s->ending)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    /* Nothing to send: returning 0 without suspending would busy-loop. */
+    s->suspended = true;
+    MHD_suspend_connection(s->conn);
+    return 0;
+}
+
+static void sse_free(void *cls)
+{
+    struct sse_stream *s = cls;
+    fanout_stop(&s->fan);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        streams = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    evbuffer_free(s->out);
+    stats.open[T_SSE]--;
+    free(s);
+}
+
+/* Resume point: Last-Event-ID (what EventSource sends back), else ?since. */
+static int sse_cursor(struct MHD_Connection *conn, bool *has, uint64_t *since)
+{
+    const char *last = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Last-Event-ID");
+    *has = false;
+    if (last) {
+        if (parse_u64(last, UINT64_MAX, since) != 0)
+            return -1;
+        *has = true;
+        return 0;
+    }
+    int rc = http_query_u64(conn, "since", UINT64_MAX, since);
+    *has = rc > 0;
+    return rc < 0 ? -1 : 0;
+}
+
+enum MHD_Result sse_handle(struct request *req, struct MHD_Connection *conn)
+{
+    bool has_since;
+    uint64_t since = 0;
+    if (sse_cursor(conn, &has_since, &since) != 0)
+        return http_reply_error(conn, MHD_HTTP_BAD_REQUEST,
+                                "Last-Event-ID or since: want a non-negative integer");
+    struct sse_stream *s = calloc(1, sizeof *s);
+    if (!s || !(s->out = evbuffer_new())) {
+        free(s);
+        return MHD_NO;
+    }
+    s->srv = req->srv;
+    s->conn = conn;
+    s->next = streams;
+    if (streams)
+        streams->prev = s;
+    streams = s;
+    stats.open[T_SSE]++;
+    evbuffer_add_printf(s->out, "retry: %d\n\n", SSE_RETRY_MS);
+    struct MHD_Response *r = MHD_create_response_from_callback(
+        MHD_SIZE_UNKNOWN, SSE_BLOCK, sse_read, s, sse_free);
+    if (!r) {
+        sse_free(s);
+        return MHD_NO;
+    }
+    fanout_start(&s->fan, &sse_ops, req->ch, req->srv->cfg.max_queue, has_since, since);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    /* Reverse proxies (nginx) buffer responses unless told not to. */
+    MHD_add_response_header(r, "X-Accel-Buffering", "no");
+    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+void sse_heartbeat(struct server *srv)
+{
+    (void)srv;
+    for (struct sse_stream *s = streams; s; s = s->next) {
+        if (s->ending || s->fan.dropped)
+            continue;
+        /* Also how a stream learns its client left: the write fails. */
+        evbuffer_add(s->out, ": heartbeat\n\n", 13);
+        sse_wake(s);
+    }
+}
+
+size_t sse_shutdown(struct server *srv)
+{
+    (void)srv;
+    size_t open = 0;
+    for (struct sse_stream *s = streams; s; s = s->next, open++) {
+        s->ending = true;
+        fanout_stop(&s->fan);
+        sse_wake(s);
+    }
+    return open;
+}

@@ -1,0 +1,142 @@
+#include "stats.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "bus.h"
+#include "clock.h"
+#include "server.h"
+
+struct stats stats;
+
+static const char *const transport_names[T_COUNT] = { "poll", "longpoll", "sse", "ws" };
+
+struct process_usage {
+    double user_s, sys_s;
+    uint64_t rss_bytes;
+};
+
+static struct process_usage process_usage(void)
+{
+    struct process_usage u = { 0 };
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0) {
+        u.user_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
+        u.sys_s = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    }
+    /* Resident now, not the peak getrusage reports: /proc/self/statm. */
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long pages_total, pages_rss;
+    if (f) {
+        if (fscanf(f, "%lu %lu", &pages_total, &pages_rss) == 2)
+            u.rss_bytes = (uint64_t)pages_rss * (uint64_t)sysconf(_SC_PAGESIZE);
+        fclose(f);
+    }
+    return u;
+}
+
+static json_t *per_transport(const uint64_t v[T_COUNT])
+{
+    json_t *o = json_object();
+    for (int t = 0; t < T_COUNT; t++)
+        json_object_set_new(o, transport_names[t], json_integer((json_int_t)v[t]));
+    return o;
+}
+
+char *stats_render_json(const struct server *srv, size_t *len)
+{
+    struct process_usage u = process_usage();
+    json_t *conns = json_object();
+    json_object_set_new(conns, "http", json_integer((json_int_t)stats.http_connections));
+    for (int t = T_LONGPOLL; t < T_COUNT; t++)
+        json_object_set_new(conns, transport_names[t], json_integer((json_int_t)stats.open[t]));
+    json_t *doc = json_pack(
+        "{s:s, s:f, s:I, s:o, s:I, s:o, s:o, s:{s:I, s:I}, s:I, s:I, s:{s:f, s:f, s:f}, s:I}",
+        "version", PUSHPULL_VERSION,
+        "uptime_s", (double)(clock_mono_us() - srv->started_mono_us) / 1e6,
+        "channels", (json_int_t)bus_channel_count(srv->bus),
+        "connections", conns,
+        "published", (json_int_t)stats.published,
+        "deliveries", per_transport(stats.deliveries),
+        "bytes_out", per_transport(stats.bytes_out),
+        "longpoll", "woken", (json_int_t)stats.longpoll_woken,
+                    "timed_out", (json_int_t)stats.longpoll_timed_out,
+        "slow_consumers_dropped", (json_int_t)stats.slow_consumers_dropped,
+        "gaps_served", (json_int_t)stats.gaps_served,
+        "cpu", "user_s", u.user_s, "sys_s", u.sys_s, "total_s", u.user_s + u.sys_s,
+        "rss_bytes", (json_int_t)u.rss_bytes);
+    if (!doc)
+        return NULL;
+    char *text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    if (text)
+        *len = strlen(text);
+    return text;
+}
+
+static void metric(FILE *f, const char *name, const char *type, const char *help)
+{
+    fprintf(f, "# HELP pushpull_%s %s\n# TYPE pushpull_%s %s\n", name, help, name, type);
+}
+
+static void metric_per_transport(FILE *f, const char *name, const char *type,
+                                 const char *help, const uint64_t v[T_COUNT], int first)
+{
+    metric(f, name, type, help);
+    for (int t = first; t < T_COUNT; t++)
+        fprintf(f, "pushpull_%s{transport=\"%s\"} %llu\n", name, transport_names[t],
+                (unsigned long long)v[t]);
+}
+
+static void metric_value(FILE *f, const char *name, const char *type,
+                         const char *help, double value)
+{
+    metric(f, name, type, help);
+    fprintf(f, "pushpull_%s %.17g\n", name, value);
+}
+
+char *stats_render_metrics(const struct server *srv, size_t *len)
+{
+    struct process_usage u = process_usage();
+    char *text = NULL;
+    FILE *f = open_memstream(&text, len);
+    if (!f)
+        return NULL;
+    metric_value(f, "published_total", "counter", "Messages published.",
+                 (double)stats.published);
+    metric_per_transport(f, "deliveries_total", "counter",
+                         "Messages handed to subscribers.", stats.deliveries, 0);
+    metric_per_transport(f, "bytes_out_total", "counter",
+                         "Body bytes (HTTP) or socket bytes (WebSocket) written.",
+                         stats.bytes_out, 0);
+    metric_per_transport(f, "subscribers", "gauge",
+                         "Waiting long polls, open event streams and WebSockets.",
+                         stats.open, T_LONGPOLL);
+    metric_value(f, "http_connections", "gauge", "TCP connections held by the HTTP server.",
+                 (double)stats.http_connections);
+    metric_value(f, "channels", "gauge", "Channels in use.",
+                 (double)bus_channel_count(srv->bus));
+    metric_value(f, "longpoll_woken_total", "counter", "Long polls answered by a publish.",
+                 (double)stats.longpoll_woken);
+    metric_value(f, "longpoll_timed_out_total", "counter", "Long polls answered empty at their timeout.",
+                 (double)stats.longpoll_timed_out);
+    metric_value(f, "slow_consumers_dropped_total", "counter",
+                 "Subscribers dropped because their queue passed --max-queue.",
+                 (double)stats.slow_consumers_dropped);
+    metric_value(f, "gaps_served_total", "counter",
+                 "Answers that flagged messages lost to history eviction.",
+                 (double)stats.gaps_served);
+    metric_value(f, "process_cpu_seconds_total", "counter", "User and system CPU time.",
+                 u.user_s + u.sys_s);
+    metric_value(f, "process_resident_memory_bytes", "gauge", "Resident memory.",
+                 (double)u.rss_bytes);
+    if (fclose(f) != 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}

@@ -1,0 +1,30 @@
+/* Server counters, rendered as /stats (JSON) and /metrics (Prometheus). */
+#ifndef PUSHPULL_STATS_H
+#define PUSHPULL_STATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum transport { T_POLL, T_LONGPOLL, T_SSE, T_WS, T_COUNT };
+
+struct stats {
+    uint64_t published;
+    uint64_t deliveries[T_COUNT];
+    uint64_t bytes_out[T_COUNT];
+    uint64_t open[T_COUNT];          /* waiting long polls, streams, sockets */
+    uint64_t http_connections;
+    uint64_t longpoll_woken;
+    uint64_t longpoll_timed_out;
+    uint64_t slow_consumers_dropped;
+    uint64_t gaps_served;
+};
+
+/* One server per process: the counters are plain globals, bumped inline. */
+extern struct stats stats;
+
+struct server;
+/* malloc'd documents; *len gets their length. NULL when out of memory. */
+char *stats_render_json(const struct server *srv, size_t *len);
+char *stats_render_metrics(const struct server *srv, size_t *len);
+
+#endif

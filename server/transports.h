@@ -1,0 +1,36 @@
+/* The four transports and the plain endpoints. Each handler is called on
+ * the second and later access-handler calls of its request (the first one
+ * only sets up the request: queueing then would cost keep-alive). */
+#ifndef PUSHPULL_TRANSPORTS_H
+#define PUSHPULL_TRANSPORTS_H
+
+#include "http.h"
+
+enum MHD_Result publish_handle(struct request *req, struct MHD_Connection *conn,
+                               const char *upload, size_t *upload_size);
+enum MHD_Result poll_handle(struct request *req, struct MHD_Connection *conn);
+enum MHD_Result longpoll_handle(struct request *req, struct MHD_Connection *conn);
+enum MHD_Result sse_handle(struct request *req, struct MHD_Connection *conn);
+enum MHD_Result ws_handle(struct request *req, struct MHD_Connection *conn);
+
+/* The poll answer {"last_id":L,"messages":[...]} for messages after
+ * `since` (none when !has_since), shared by poll and longpoll. */
+enum MHD_Result poll_answer(struct request *req, struct MHD_Connection *conn,
+                            bool has_since, uint64_t since, uint64_t limit,
+                            int transport);
+
+/* since/limit of a poll or long poll; an error message for a 400, or NULL. */
+const char *poll_args(struct request *req, struct MHD_Connection *conn,
+                      bool *has_since, uint64_t *since, uint64_t *limit);
+
+/* Timers every transport with long-lived subscribers needs. */
+void sse_heartbeat(struct server *srv);
+void ws_heartbeat(struct server *srv);
+/* Graceful shutdown: answer waiters, end streams, close WebSockets with
+ * 1001. Returns how many are still closing; ws_shutdown(srv, true) closes
+ * the sockets of those that did not finish in time. */
+void longpoll_shutdown(struct server *srv);
+size_t sse_shutdown(struct server *srv);
+size_t ws_shutdown(struct server *srv, bool force);
+
+#endif
