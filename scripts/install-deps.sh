@@ -9,7 +9,7 @@ libjansson-dev libssl-dev libcurl4-openssl-dev"
 # tests: independent clients (curl CLI, python3-websockets), procps for ps
 TEST="curl python3 python3-websockets procps"
 # bench: wrk (reference load), nginx-light (reference server), gnuplot (charts)
-BENCH="wrk nginx-light gnuplot-nox"
+BENCH="wrk nginx-light gnuplot-nox bc"
 
 want="$BUILD $TEST"
 case "${1:-}" in

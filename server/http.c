@@ -338,7 +338,7 @@ int http_start(struct server *srv, char *err, size_t errlen)
     }
     srv->http = h;
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-                     MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG;
+                     MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     unsigned idle_s = (unsigned)((srv->cfg.idle_timeout_us + 999999) / 1000000);
@@ -349,6 +349,9 @@ int http_start(struct server *srv, char *err, size_t errlen)
         MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)(srv->cfg.max_connections + CONNECTION_HEADROOM),
         MHD_OPTION_CONNECTION_TIMEOUT, idle_s,
+        /* MHD zeroes this pool on every request: small is fast, and it is
+         * also the cap on request headers. */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, srv->cfg.connection_memory,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,

@@ -34,6 +34,7 @@ static const char usage[] =
     "  --max-connections N   open connections before answering 503  (10000)\n"
     "  --max-queue SIZE      per-subscriber outbound queue (SSE/WS) (1MiB)\n"
     "  --max-channels N      channels before answering 503          (65536)\n"
+    "  --connection-memory SIZE  per-connection buffer; caps request headers (8KiB)\n"
     "  --heartbeat DUR       SSE comment / WS ping period           (15s)\n"
     "  --longpoll-timeout DUR  long-poll wait without ?timeout=     (30s)\n"
     "  --longpoll-max DUR    cap on a long poll's ?timeout=         (120s)\n"
@@ -79,7 +80,7 @@ static uint64_t flag_duration(const char *flag, const char *v, uint64_t min_us, 
 }
 
 enum { O_PORT = 256, O_BIND, O_HISTORY, O_MAX_MESSAGE, O_MAX_CONNECTIONS, O_MAX_QUEUE,
-       O_MAX_CHANNELS, O_HEARTBEAT, O_LP_TIMEOUT, O_LP_MAX, O_IDLE, O_QUIET,
+       O_MAX_CHANNELS, O_CONN_MEMORY, O_HEARTBEAT, O_LP_TIMEOUT, O_LP_MAX, O_IDLE, O_QUIET,
        O_HELP, O_VERSION };
 
 static void parse_args(int argc, char **argv, struct server_config *cfg)
@@ -92,6 +93,7 @@ static void parse_args(int argc, char **argv, struct server_config *cfg)
         { "max-connections", required_argument, NULL, O_MAX_CONNECTIONS },
         { "max-queue", required_argument, NULL, O_MAX_QUEUE },
         { "max-channels", required_argument, NULL, O_MAX_CHANNELS },
+        { "connection-memory", required_argument, NULL, O_CONN_MEMORY },
         { "heartbeat", required_argument, NULL, O_HEARTBEAT },
         { "longpoll-timeout", required_argument, NULL, O_LP_TIMEOUT },
         { "longpoll-max", required_argument, NULL, O_LP_MAX },
@@ -122,6 +124,9 @@ static void parse_args(int argc, char **argv, struct server_config *cfg)
         case O_MAX_QUEUE: cfg->max_queue = flag_size("--max-queue", optarg, 1024, 1ull << 30); break;
         case O_MAX_CHANNELS:
             cfg->max_channels = flag_count("--max-channels", optarg, 1, 1u << 24);
+            break;
+        case O_CONN_MEMORY:
+            cfg->connection_memory = flag_size("--connection-memory", optarg, 4096, 1u << 20);
             break;
         case O_HEARTBEAT:
             cfg->heartbeat_us = flag_duration("--heartbeat", optarg, 10000, hour);
@@ -221,6 +226,7 @@ int main(int argc, char **argv)
             .max_connections = 10000,
             .max_queue = 1024 * 1024,
             .max_channels = 65536,
+            .connection_memory = 8192,
             .heartbeat_us = 15000000,
             .longpoll_timeout_us = 30000000,
             .longpoll_max_us = 120000000,

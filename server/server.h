@@ -18,6 +18,7 @@ struct server_config {
     size_t max_connections;
     size_t max_queue;
     size_t max_channels;
+    size_t connection_memory;
     uint64_t heartbeat_us;
     uint64_t longpoll_timeout_us;
     uint64_t longpoll_max_us;

@@ -15,7 +15,7 @@ filter="${TESTS:-}"   # TESTS=substring runs only matching programs
 passed=0; failed=0; failed_names=()
 run_one() {  # name, command...
     local name=$1; shift
-    local log="$out/$name.log"
+    local log="$out/${name//\//_}.log"
     local start=$SECONDS
     "$@" >"$log" 2>&1
     local rc=$?

@@ -255,7 +255,7 @@ class Server:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
-    def signal(self, sig):
+    def send_signal(self, sig):
         self.stopping = True
         self.proc.send_signal(sig)
 
@@ -988,7 +988,9 @@ class WsClient:
         kw.setdefault("open_timeout", T(timeout))
         kw.setdefault("close_timeout", T(5))
         try:
-            self.ws = self._call(websockets.connect(url, **kw), timeout + 5)
+            async def connect():
+                return await websockets.connect(url, **kw)
+            self.ws = self._call(connect(), timeout + 5)
         except BaseException:
             self._stop_loop()
             raise
