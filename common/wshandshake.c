@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <string.h>
+#include <strings.h>
 
 #define WS_KEY_RAW 16
 
@@ -51,4 +52,119 @@ int ws_key_generate(char out[WS_KEY_LEN + 1])
         return -1;
     EVP_EncodeBlock((unsigned char *)out, raw, sizeof raw);
     return 0;
+}
+
+/* ---- the client's check of the 101 answer ----------------------------- */
+
+struct ws_answer {
+    bool upgrade, connection, extra;
+    int accepts;                      /* Sec-WebSocket-Accept lines */
+    bool accept_ok;
+};
+
+/* Header lines may hold HT and obs-text, never other control bytes. */
+static bool line_clean(const char *p, const char *end)
+{
+    for (; p < end; p++) {
+        unsigned char c = (unsigned char)*p;
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return false;
+    }
+    return true;
+}
+
+static bool name_is(const char *name, size_t n, const char *want)
+{
+    return n == strlen(want) && strncasecmp(name, want, n) == 0;
+}
+
+/* Is `token` one of the comma-separated tokens in [p, end)? */
+static bool has_token(const char *p, const char *end, const char *token)
+{
+    size_t n = strlen(token);
+    while (p < end) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *stop = comma ? comma : end;
+        while (p < stop && (*p == ' ' || *p == '\t'))
+            p++;
+        const char *last = stop;
+        while (last > p && (last[-1] == ' ' || last[-1] == '\t'))
+            last--;
+        if ((size_t)(last - p) == n && strncasecmp(p, token, n) == 0)
+            return true;
+        p = comma ? comma + 1 : end;
+    }
+    return false;
+}
+
+static int check_status(const char *line, const char *end)
+{
+    static const char want[] = "HTTP/1.1 101";
+    size_t n = sizeof want - 1;
+    if ((size_t)(end - line) < n || memcmp(line, want, n) != 0)
+        return -1;
+    return line + n == end || line[n] == ' ' ? 0 : -1;
+}
+
+static int check_header(const char *line, const char *end, const char *accept,
+                        struct ws_answer *a)
+{
+    const char *colon = memchr(line, ':', (size_t)(end - line));
+    if (!colon || colon == line)
+        return -1;
+    size_t n = (size_t)(colon - line);
+    /* No whitespace in a name: a leading one is an (obsolete) continuation
+     * line, a trailing one is forbidden by RFC 9112 5.1. */
+    if (memchr(line, ' ', n) || memchr(line, '\t', n))
+        return -1;
+    const char *v = colon + 1, *vend = end;
+    while (v < vend && (*v == ' ' || *v == '\t'))
+        v++;
+    while (vend > v && (vend[-1] == ' ' || vend[-1] == '\t'))
+        vend--;
+    if (name_is(line, n, "Upgrade")) {
+        a->upgrade |= has_token(v, vend, "websocket");
+    } else if (name_is(line, n, "Connection")) {
+        a->connection |= has_token(v, vend, "upgrade");
+    } else if (name_is(line, n, "Sec-WebSocket-Accept")) {
+        a->accepts++;
+        a->accept_ok = vend - v == WS_ACCEPT_LEN && memcmp(v, accept, WS_ACCEPT_LEN) == 0;
+    } else if (name_is(line, n, "Sec-WebSocket-Extensions") ||
+               name_is(line, n, "Sec-WebSocket-Protocol")) {
+        a->extra = true;
+    }
+    return 0;
+}
+
+int ws_check_response(const char *buf, size_t len, const char *key, size_t *consumed)
+{
+    char accept[WS_ACCEPT_LEN + 1];
+    if (ws_accept_for_key(key, accept) != 0)
+        return -1;
+    struct ws_answer a = { 0 };
+    size_t scan = len < WS_RESPONSE_MAX ? len : WS_RESPONSE_MAX;
+    /* Every complete line is checked on every call, so a bad status line
+     * fails at once instead of after the whole header block. */
+    for (size_t pos = 0;;) {
+        const char *line = buf + pos;
+        const char *nl = memchr(line, '\n', scan - pos);
+        if (!nl)
+            return len >= WS_RESPONSE_MAX ? -1 : 0;
+        const char *end = nl > line && nl[-1] == '\r' ? nl - 1 : nl;
+        bool first = pos == 0;
+        pos = (size_t)(nl - buf) + 1;
+        if (!line_clean(line, end))
+            return -1;
+        if (first) {
+            if (check_status(line, end) != 0)
+                return -1;
+        } else if (end == line) {
+            if (!a.upgrade || !a.connection || a.accepts != 1 || !a.accept_ok || a.extra)
+                return -1;
+            *consumed = pos;
+            return 1;
+        } else if (check_header(line, end, accept, &a) != 0) {
+            return -1;
+        }
+    }
 }

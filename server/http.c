@@ -130,6 +130,15 @@ int http_query_u64(struct MHD_Connection *conn, const char *key, uint64_t max,
 
 /* ---- the router ------------------------------------------------------- */
 
+static bool has_body(struct MHD_Connection *conn)
+{
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    return te || (cl && strcmp(cl, "0") != 0);
+}
+
 static enum route route_of(const char *url, const char **chan, size_t *chan_len,
                            const char **method)
 {
@@ -175,9 +184,9 @@ static enum MHD_Result reply_plain(struct request *req, struct MHD_Connection *c
 }
 
 /* What is wrong with a request before any handler runs; NULL when nothing. */
-static const char *precheck(struct request *req, const char *url,
-                            const char *method, const char **allow,
-                            unsigned *status)
+static const char *precheck(struct request *req, struct MHD_Connection *conn,
+                            const char *url, const char *method,
+                            const char **allow, unsigned *status)
 {
     const char *chan = NULL, *want;
     size_t chan_len = 0;
@@ -196,6 +205,12 @@ static const char *precheck(struct request *req, const char *url,
         *status = MHD_HTTP_METHOD_NOT_ALLOWED;
         *allow = strcmp(want, "GET") == 0 ? "GET, HEAD" : want;
         return "method not allowed";
+    }
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (req->route == R_PUB && cl && strtoull(cl, NULL, 10) > req->srv->cfg.max_message) {
+        *status = MHD_HTTP_CONTENT_TOO_LARGE;
+        return "body larger than --max-message";
     }
     if (chan && !parse_channel_name(chan, chan_len)) {
         *status = MHD_HTTP_BAD_REQUEST;
@@ -219,23 +234,33 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     (void)version;
     struct request *req = *req_cls;
     if (!req) {
-        /* Answering on the first call makes MHD 0.9.75 close the
-         * connection; set up now, answer on the next call. */
         req = calloc(1, sizeof *req);
         if (!req)
             return MHD_NO;
         req->srv = cls;
         req->received_us = clock_real_us();
         *req_cls = req;
+        const char *allow;
+        unsigned status = 0;
+        req->problem = precheck(req, conn, url, method, &allow, &status);
+        /* A refused request with a body is answered now, before MHD sends
+         * "100 Continue" or reads the body (MHD 0.9.75 cannot answer in the
+         * middle of an upload); the connection then closes, as it must. */
+        if (req->problem && has_body(conn))
+            return reply_error_with(conn, status, req->problem,
+                                    allow ? MHD_HTTP_HEADER_ALLOW : NULL, allow);
+        req->problem_status = status;
+        req->problem_allow = allow;
+        /* Answering on the first call makes MHD 0.9.75 close the
+         * connection; everything else is answered on the next call. */
         return MHD_YES;
     }
-    if (req->calls++ == 0) {
-        const char *allow, *problem;
-        unsigned status;
-        problem = precheck(req, url, method, &allow, &status);
-        if (problem)
-            return reply_error_with(conn, status, problem,
-                                    allow ? MHD_HTTP_HEADER_ALLOW : NULL, allow);
+    if (req->calls++ == 0 && req->problem) {
+        if (*upload_data_size)
+            return MHD_NO;            /* a body we never asked for: drop it */
+        return reply_error_with(conn, req->problem_status, req->problem,
+                                req->problem_allow ? MHD_HTTP_HEADER_ALLOW : NULL,
+                                req->problem_allow);
     }
     switch (req->route) {
     case R_PUB:      return publish_handle(req, conn, upload_data, upload_data_size);

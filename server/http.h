@@ -14,12 +14,16 @@ struct bus_channel;
 struct request {
     struct server *srv;
     int route;
-    unsigned calls;                   /* access-handler calls so far */
+    unsigned calls;                   /* access-handler calls after the first */
+    const char *problem;              /* why the request is refused, or NULL */
+    unsigned problem_status;
+    const char *problem_allow;
     struct bus_channel *ch;
     uint64_t received_us;             /* realtime, at the first call */
     char *body;                       /* POST body as it arrives */
     size_t body_len;
     bool body_too_large;
+    uint64_t discarded;               /* body bytes dropped past the limit */
     void *transport;                  /* owned by the route's handler */
     void (*transport_free)(void *transport);
 };

@@ -13,18 +13,16 @@ enum MHD_Result publish_handle(struct request *req, struct MHD_Connection *conn,
                                const char *upload, size_t *upload_size)
 {
     size_t max = req->srv->cfg.max_message;
-    if (req->calls == 1) {
-        /* Refuse an announced oversize body before reading any of it. */
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > max)
-            return http_reply_error(conn, MHD_HTTP_CONTENT_TOO_LARGE,
-                                    "body larger than --max-message");
-    }
     if (*upload_size > 0) {
-        if (req->body_len + *upload_size > max)
-            return http_reply_error(conn, MHD_HTTP_CONTENT_TOO_LARGE,
-                                    "body larger than --max-message");
+        if (req->body_len + *upload_size > max) {
+            /* A chunked body without a length grew too large: MHD cannot
+             * answer mid-upload, so discard the rest and answer at the end
+             * (or give up on a sender that never stops). */
+            req->body_too_large = true;
+            req->discarded += *upload_size;
+            *upload_size = 0;
+            return req->discarded > 16 * (uint64_t)max + 65536 ? MHD_NO : MHD_YES;
+        }
         char *grown = realloc(req->body, req->body_len + *upload_size + 1);
         if (!grown)
             return MHD_NO;
@@ -34,6 +32,8 @@ enum MHD_Result publish_handle(struct request *req, struct MHD_Connection *conn,
         *upload_size = 0;
         return MHD_YES;
     }
+    if (req->body_too_large)
+        return http_reply_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "body larger than --max-message");
     if (!utf8_valid((const uint8_t *)req->body, req->body_len))
         return http_reply_error(conn, MHD_HTTP_BAD_REQUEST, "body is not valid UTF-8");
     const struct bus_msg *m =

@@ -4,6 +4,7 @@
 #include <event2/buffer.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "bus.h"
 #include "fanout.h"
@@ -66,6 +67,13 @@ static void sse_drop(struct fanout *f)
     /* A slow consumer: what it has not read is discarded, the stream ends. */
     struct sse_stream *s = (struct sse_stream *)f;
     evbuffer_drain(s->out, evbuffer_get_length(s->out));
+    /* MHD only calls the reader when the socket takes more, which a client
+     * that stopped reading never allows: cut the socket so MHD's next send
+     * fails and it closes the connection. */
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(s->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci && !s->suspended)
+        shutdown(ci->connect_fd, SHUT_RDWR);
     sse_wake(s);
 }
 

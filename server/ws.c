@@ -36,6 +36,8 @@ struct ws_session {
     bool in_recv;                     /* inside wslay_event_recv: do not send */
     bool broken;                      /* a send failed where we could not tear down */
     bool closing;                     /* our close frame is queued */
+    bool recv_failed;                 /* EOF or a socket error, not a protocol error */
+    bool raw_close_sent;              /* a close written past wslay */
     char *extra;                      /* bytes MHD read past the request */
     size_t extra_len, extra_off;
     uint64_t last_rx_us;
@@ -54,6 +56,14 @@ static struct ws_session *sessions;
 /* Only from event callbacks, never from inside wslay or a bus callback. */
 static void ws_destroy(struct ws_session *s)
 {
+    if (s->raw_close_sent || wslay_event_get_close_sent(s->ctx)) {
+        /* Closing with unread input makes the kernel send RST, which can
+         * destroy our close frame in flight: FIN first, then drain. */
+        char sink[4096];
+        shutdown(s->fd, SHUT_WR);
+        for (int i = 0; i < 16 && recv(s->fd, sink, sizeof sink, MSG_DONTWAIT) > 0; i++)
+            ;
+    }
     fanout_stop(&s->fan);
     if (s->prev)
         s->prev->next = s->next;
@@ -140,10 +150,12 @@ static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
         s->last_rx_us = clock_mono_us();
         return n;
     }
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-    else
-        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);   /* EOF or error */
+    } else {
+        s->recv_failed = true;        /* EOF or error */
+        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+    }
     return -1;
 }
 
@@ -199,7 +211,22 @@ static void ws_on_readable(evutil_socket_t fd, short what, void *arg)
     s->in_recv = true;
     int rc = wslay_event_recv(s->ctx);
     s->in_recv = false;
+    if (s->recv_failed || rc == WSLAY_ERR_NOMEM) {
+        ws_destroy(s);                /* the peer left, or we are out of memory */
+        return;
+    }
     if (rc != 0) {
+        /* A frame wslay's decoder refused (a fragmented or oversized
+         * control frame). wslay reports it like a failed read and queues a
+         * close without a status code; send 1002 ourselves instead, which is
+         * safe when no frame of ours is half-written (no write pending). */
+        if (!s->wev_on && !wslay_event_get_close_sent(s->ctx)) {
+            static const uint8_t close_1002[] = { 0x88, 0x02, 0x03, 0xea };
+            ssize_t n = send(s->fd, close_1002, sizeof close_1002, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (n > 0)
+                stats.bytes_out[T_WS] += (uint64_t)n;
+            s->raw_close_sent = true;
+        }
         ws_destroy(s);
         return;
     }

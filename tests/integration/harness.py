@@ -76,8 +76,9 @@ def _short(v, n=300):
     return v if len(s) <= n else s[:n] + "...(%d chars)" % len(s)
 
 
-def wait_until(fn, timeout, interval=0.05, what="condition"):
-    """Call fn until it returns a truthy value; return it. Raise after timeout."""
+def wait_until(fn, timeout, interval=0.05, what="condition", show=None):
+    """Call fn until it returns a truthy value; return it. Raise after
+    timeout; show() (if given) describes the state in the failure message."""
     deadline = time.monotonic() + timeout
     last_exc = None
     while True:
@@ -89,6 +90,11 @@ def wait_until(fn, timeout, interval=0.05, what="condition"):
             last_exc = e
         if time.monotonic() >= deadline:
             extra = " (last error: %r)" % (last_exc,) if last_exc else ""
+            if show is not None:
+                try:
+                    extra += "; now: %s" % (show(),)
+                except Exception as e:  # noqa: BLE001
+                    extra += "; (state unavailable: %r)" % (e,)
             raise TestFailure("timed out after %.1fs waiting for %s%s" % (timeout, what, extra))
         time.sleep(interval)
 
@@ -646,9 +652,10 @@ def check_message(m, want_id=None, want_data=None, t_lo=None, t_hi=None):
           % (m["ts"], m["id"], now_us()))
 
 
-def check_sequence(msgs, want_ids, want_data=None, what="messages"):
+def check_sequence(msgs, want_ids, want_data=None, what="messages", t_lo=None, t_hi=None):
     """msgs (objects) have exactly the ids want_ids, in order, none lost or
-    duplicated; want_data maps id -> payload when given."""
+    duplicated; want_data maps id -> payload when given; ts within
+    [t_lo, t_hi] (default: within a minute of now)."""
     ids = [m.get("id") if isinstance(m, dict) else None for m in msgs]
     if ids != list(want_ids):
         want = list(want_ids)
@@ -658,7 +665,7 @@ def check_sequence(msgs, want_ids, want_data=None, what="messages"):
         raise TestFailure("%s: got %d ids, want %d; lost %s, duplicated %s, unexpected %s, first ids %r"
                           % (what, len(ids), len(want), lost[:20], dups[:20], extra[:20], ids[:20]))
     for m in msgs:
-        check_message(m, want_data=None if want_data is None else want_data[m["id"]])
+        check_message(m, want_data=None if want_data is None else want_data[m["id"]], t_lo=t_lo, t_hi=t_hi)
 
 
 def error_body_ok(resp):

@@ -6,7 +6,8 @@ import json
 import re
 import subprocess
 
-from harness import (Tap, Server, SERVER, Publisher, curl, check, check_eq, T, diag)
+from harness import (Tap, Server, SERVER, Publisher, curl, raw_connect, read_response, check, check_eq,
+                     wait_until, T, HOST, diag)
 
 
 def curl_many(args, timeout=60):
@@ -117,12 +118,34 @@ def t_stats_moves(srv):
     pub.close()
     r = curl(srv.url("/poll/moves-a?since=0"))
     check_eq(len(r.json()["messages"]), 5, "messages polled")
+    r2 = curl(srv.url("/poll/moves-c"))          # a subscribe also creates a channel
+    check_eq(r2.status, 200, "poll of a new channel")
     st1 = srv.stats()
     check_eq(st1["published"] - st0["published"], 6, "published delta after 6 publishes")
-    check_eq(st1["channels"] - st0["channels"], 2, "channels delta after using 2 new channels")
+    check_eq(st1["channels"] - st0["channels"], 3, "channels delta after using 3 new channels (2 published, 1 polled)")
     check_eq(st1["deliveries"]["poll"] - st0["deliveries"]["poll"], 5, "deliveries.poll delta after a poll of 5")
-    check_eq(st1["bytes_out"]["poll"] - st0["bytes_out"]["poll"], len(r.body), "bytes_out.poll delta")
+    check_eq(st1["bytes_out"]["poll"] - st0["bytes_out"]["poll"], len(r.body) + len(r2.body), "bytes_out.poll delta")
     check(st1["uptime_s"] >= st0["uptime_s"], "uptime went backwards")
+
+
+def t_http_connections(srv):
+    """connections.http counts idle keep-alive connections, and drops them
+    when their clients leave."""
+    socks = []
+    try:
+        for _ in range(3):
+            s = raw_connect(srv.port, 10)
+            socks.append(s)
+            s.sendall(("GET /healthz HTTP/1.1\r\nHost: %s:%d\r\n\r\n" % (HOST, srv.port)).encode())
+            check_eq(read_response(s, 10).status, 200, "healthz on a keep-alive connection")
+        n = srv.stats()["connections"]["http"]
+        check(n >= 4, "connections.http = %d with 3 idle keep-alive connections plus this request" % n)
+    finally:
+        for s in socks:
+            s.close()
+    wait_until(lambda: srv.stats()["connections"]["http"] <= n - 3, T(10),
+               what="connections.http to drop by 3 after the idle clients closed",
+               show=lambda: srv.stats()["connections"])
 
 
 SAMPLE = re.compile(r"^(pushpull_[a-z_]+)(\{[^}]*\})? ([0-9.eE+-]+)$")
@@ -183,6 +206,8 @@ def main():
         tap.run("/stats is JSON with every PROTOCOL.md field, right types, plausible values", t_stats, srv)
         tap.run("/stats published, channels, deliveries.poll and bytes_out.poll move with traffic",
                 t_stats_moves, srv)
+        tap.run("/stats connections.http counts idle keep-alive connections and drops closed ones",
+                t_http_connections, srv)
         tap.run("/metrics is Prometheus text (samples, # HELP, # TYPE) and published equals /stats",
                 t_metrics, srv)
     tap.done()

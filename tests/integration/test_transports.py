@@ -34,7 +34,7 @@ S = State()
 def longpoll_collector(srv, out, answers, stop):
     """Loop long polls with a cursor until N messages came (or stop)."""
     cursor = 0
-    deadline = time.monotonic() + T(60)
+    deadline = time.monotonic() + T(30)
     while len(out) < N and time.monotonic() < deadline and not stop.is_set():
         r = curl(srv.url("/longpoll/%s?since=%d&timeout=10" % (CH, cursor)), timeout=20)
         answers.append(r)
@@ -101,17 +101,17 @@ def want_data():
 
 
 def t_poll():
-    check_sequence(S.poll_msgs, range(1, N + 1), want_data(), "poll")
+    check_sequence(S.poll_msgs, range(1, N + 1), want_data(), "poll", S.t_lo, S.t_hi)
     for m in S.poll_msgs:
         check_message(m, t_lo=S.t_lo, t_hi=S.t_hi)
 
 
 def t_longpoll():
-    S.lp.join(T(60))
+    S.lp.join(T(40))
     check(not S.lp.is_alive(), "long-poll collector still running")
     bad = [r for r in S.lp_answers if r.status != 200]
     check(not bad, "long poll answered %r" % bad[:3])
-    check_sequence(S.lp_msgs, range(1, N + 1), want_data(), "longpoll")
+    check_sequence(S.lp_msgs, range(1, N + 1), want_data(), "longpoll", S.t_lo, S.t_hi)
     for m in S.lp_msgs:
         check_message(m, t_lo=S.t_lo, t_hi=S.t_hi)
 
@@ -120,7 +120,7 @@ def t_sse():
     S.sse.wait(lambda s: len(s.messages()) >= N, T(20), "%d SSE messages" % N)
     evs = [e for e in S.sse.events() if "data" in e and e.get("event", "message") == "message"]
     msgs = [json.loads(e["data"]) for e in evs]
-    check_sequence(msgs, range(1, N + 1), want_data(), "sse")
+    check_sequence(msgs, range(1, N + 1), want_data(), "sse", S.t_lo, S.t_hi)
     for e, m in zip(evs, msgs):
         check_eq(e.get("id"), str(m["id"]), "SSE id: field of message %d" % m["id"])
         check_message(m, t_lo=S.t_lo, t_hi=S.t_hi)
@@ -131,7 +131,7 @@ def t_ws():
     S.ws.wait_count(N, 20)
     time.sleep(0.2)   # anything extra (a duplicate) would show up now
     check(all(isinstance(m, str) for m in S.ws.raw), "non-text WebSocket frames delivered")
-    check_sequence(S.ws.msgs, range(1, N + 1), want_data(), "ws")
+    check_sequence(S.ws.msgs, range(1, N + 1), want_data(), "ws", S.t_lo, S.t_hi)
     for m in S.ws.msgs:
         check_message(m, t_lo=S.t_lo, t_hi=S.t_hi)
 

@@ -1,0 +1,58 @@
+/* Everything pushpull-client writes as results: the JSON document, the CSV
+ * rows, the human summary table and the progress line. Every derived figure
+ * (loss, ratios, per-message costs) is computed in one place so the three
+ * outputs never disagree; docs/CLIENT-OUTPUT.md describes each field. */
+#ifndef PUSHPULL_REPORT_H
+#define PUSHPULL_REPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "run.h"
+
+/* Figures measured around a run rather than inside it. */
+struct run_extra {
+    double elapsed_s;                 /* length of the measure window */
+    double client_cpu_s;              /* getrusage user+sys delta over the window */
+    double server_cpu_s;              /* /stats cpu.total_s delta; < 0: unavailable */
+    uint64_t server_bytes_out;        /* /stats bytes_out delta of the transport; 0: unavailable */
+    const char *failure;              /* NULL, or a one-line reason the run failed */
+};
+
+/* One transport's result object (the elements of "runs"). NULL on
+ * allocation failure. */
+json_t *report_run_json(const struct run *run, const struct run_extra *x);
+
+/* Versions of the client and its libraries, and the machine it ran on.
+ * "started_utc" is the time of this call: call it before the first run. */
+json_t *report_manifest(void);
+
+/* {"schema":"pushpull-client/1","config":...,"manifest":...,"runs":...},
+ * indented, written to path.tmp then renamed over path so a reader never
+ * sees half a file. manifest and runs_array are borrowed (the caller still
+ * owns its references), so the document can be rewritten after each run.
+ * Returns 0, or -1 with errno set. */
+int report_write_json(const char *path, const struct client_config *cfg,
+                      json_t *manifest, json_t *runs_array);
+
+/* Appends one row for this run to the CSV file, first writing the header
+ * line when the file is new or empty. Returns 0, or -1 with errno set. */
+int report_append_csv(const char *path, const struct client_config *cfg,
+                      const struct run *run, const struct run_extra *x);
+
+/* The human summary: workload line, one row per run, notes, legend.
+ * extras[i] belongs to runs[i]. */
+void report_print_table(FILE *out, const struct client_config *cfg,
+                        const struct run *const *runs, const struct run_extra *extras,
+                        size_t n);
+
+/* Rewrites the current terminal line (leading \r, no newline) with the run's
+ * phase and figures so far. elapsed_s: seconds since the current phase
+ * began; delivered/s is shown during the measure phase only, where it is
+ * delivered / elapsed_s. End the line with '\n' before printing anything else. */
+void report_progress(FILE *tty, const struct run *run, double elapsed_s);
+
+#endif
