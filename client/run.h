@@ -1,0 +1,112 @@
+/* One measured run of one transport: configuration, phases, the open-loop
+ * publisher's schedule, and what the subscribers measured. */
+#ifndef PUSHPULL_RUN_H
+#define PUSHPULL_RUN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "histogram.h"
+
+enum transport { TR_POLL, TR_LONGPOLL, TR_SSE, TR_WS, TR_COUNT };
+extern const char *const transport_names[TR_COUNT];
+
+enum publish_via { PUB_HTTP, PUB_WS };
+
+struct client_config {
+    char url[512];                    /* http://host:port, no trailing slash */
+    bool transports[TR_COUNT];        /* which to run, in enum order */
+    unsigned subscribers;
+    unsigned channels;
+    double rate;                      /* messages per second, all channels */
+    size_t size;                      /* payload bytes */
+    uint64_t duration_us, warmup_us, drain_us;
+    uint64_t poll_interval_us;        /* 0: back to back */
+    uint64_t longpoll_timeout_us;
+    uint64_t connect_timeout_us;
+    double connect_rate;              /* new subscriber connections per second; 0: all at once */
+    uint64_t churn_us;                /* 0: no churn */
+    unsigned connections;             /* subscriber pool cap; 0: one per subscriber */
+    bool no_keepalive;
+    enum publish_via publish_via;
+    uint64_t seed;
+    const char *json_path, *csv_path;
+    const char *run_tag;              /* channel-name prefix, unique per process */
+    bool quiet;
+};
+
+/* Cost counters of the subscribers (the publisher's are kept apart). */
+struct cost {
+    uint64_t requests;                /* HTTP requests, WS handshakes included */
+    uint64_t empty_answers;           /* poll/longpoll answers with no message */
+    uint64_t bytes_rx, bytes_tx;      /* headers included; raw socket bytes for WS */
+    uint64_t connects;                /* new TCP connections */
+    uint64_t reconnects;
+    uint64_t protocol_errors;         /* malformed JSON, SSE or frames */
+    uint64_t transport_errors;        /* failed requests, dropped connections */
+};
+
+/* What one subscriber saw. */
+struct sub_track {
+    unsigned channel;
+    uint64_t last_id;                 /* resume cursor (server id) */
+    uint8_t *seen;                    /* bit per per-channel sequence number */
+    uint64_t unique, duplicates, out_of_order;
+    uint64_t gap_lost;                /* ids the server flagged as lost */
+    uint64_t connect_start_us;        /* monotonic */
+    bool connected, got_first;
+};
+
+enum phase { PH_CONNECT, PH_WARMUP, PH_MEASURE, PH_DRAIN, PH_DONE };
+
+struct run {
+    const struct client_config *cfg;
+    enum transport transport;
+    struct event_base *base;
+    enum phase phase;
+    char channel_prefix[48];          /* channel c is named <prefix><c> */
+    unsigned *subs_on_channel;
+
+    /* the schedule: global message k goes to channel k % C as its sequence
+     * number k / C, scheduled at t0 + k / rate (monotonic µs) */
+    uint64_t t0_us;
+    uint64_t k_measure_from, k_measure_to;   /* measured: from <= k < to */
+    uint64_t seq_cap;                 /* sequence numbers per channel */
+    uint64_t *sent_us;                /* actual send time of k, 0 if not sent */
+    uint64_t published;               /* acknowledged publishes, all */
+    uint64_t published_measured;
+    uint64_t expected;                /* sum of subscribers on each measured message's channel */
+    uint64_t publish_errors;
+
+    struct hist latency;              /* receive - scheduled send */
+    struct hist latency_uncorrected;  /* receive - actual send */
+    struct hist connect_time;         /* subscriber connect/handshake */
+    struct hist first_message;        /* connect start to first message */
+    struct cost cost;
+    uint64_t delivered;               /* unique measured deliveries */
+    uint64_t duplicates, out_of_order, gap_lost;
+
+    uint64_t measure_start_us, measure_end_us;
+};
+
+uint64_t run_now_us(void);            /* monotonic µs */
+void run_channel_name(const struct run *run, unsigned channel, char *buf, size_t cap);
+
+/* Format the payload of global message k (its sequence number and scheduled
+ * time, padded to cfg->size). Returns its length. */
+size_t payload_format(char *buf, size_t cap, uint64_t k, uint64_t sched_us, size_t size);
+/* Parse k and the scheduled time back. Returns 0 or -1. */
+int payload_parse(const char *data, size_t len, uint64_t *k, uint64_t *sched_us);
+
+/* A message envelope (its JSON text) reached subscriber t. Handles gap
+ * objects too. Counts duplicates, order, latency. Returns 0, or -1 for a
+ * protocol error (counted). */
+int track_envelope(struct run *run, struct sub_track *t, const char *json, size_t len);
+/* The same for an already parsed message. */
+void track_message(struct run *run, struct sub_track *t, uint64_t id, const char *data,
+                   size_t len, uint64_t now_us);
+void track_gap(struct run *run, struct sub_track *t, uint64_t lost, uint64_t first_id);
+void track_connected(struct run *run, struct sub_track *t);
+
+#endif
