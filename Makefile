@@ -85,7 +85,7 @@ $(OUT)/libclient.a: $(CLIENT_LIB_OBJ)
 	$(call quiet,AR,$@)rm -f $@ && ar rcs $@ $^
 
 $(BIN)/pushpull-client: $(OUT)/client/main.o $(OUT)/libclient.a $(OUT)/libcommon.a
-	$(call quiet,LD,$@)mkdir -p $(@D) && $(CC) $(ALL_LDFLAGS) $^ $(call pkg_libs,$(CLIENT_PKGS)) -o $@
+	$(call quiet,LD,$@)mkdir -p $(@D) && $(CC) $(ALL_LDFLAGS) $^ $(call pkg_libs,$(CLIENT_PKGS)) -lm -o $@
 
 $(BIN)/pushpull-server: $(OUT)/server/main.o $(OUT)/libserver.a $(OUT)/libcommon.a
 	$(call quiet,LD,$@)mkdir -p $(@D) && $(CC) $(ALL_LDFLAGS) $^ $(call pkg_libs,$(SERVER_PKGS)) -o $@

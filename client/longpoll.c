@@ -1,0 +1,74 @@
+/* Long polling: GET /longpoll/<ch>?since=<last id>&timeout=S; as soon as
+ * an answer comes (messages, or empty at the timeout) the next request
+ * goes out. The first request uses timeout=0 so that the subscriber knows
+ * it is connected before the publisher starts. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "poller.h"
+
+struct long_poll {
+    struct poller p;                  /* first: poller calls back with it */
+    bool connected;
+};
+
+static int longpoll_issue(struct long_poll *lp)
+{
+    const struct client_config *cfg = lp->p.s->run->cfg;
+    unsigned timeout_s = lp->connected ? (unsigned)(cfg->longpoll_timeout_us / 1000000) : 0;
+    char extra[32];
+    snprintf(extra, sizeof extra, "&timeout=%u", timeout_s);
+    /* curl waits a little longer than the server, which answers first. */
+    long curl_timeout_ms = (long)timeout_s * 1000 + (long)(cfg->connect_timeout_us / 1000) + 5000;
+    return poller_request(&lp->p, "/longpoll/", extra, curl_timeout_ms);
+}
+
+static void on_answered(struct poller *p, bool ok, bool empty)
+{
+    (void)empty;
+    struct long_poll *lp = (struct long_poll *)p;
+    if (!ok || p->s->stopping)
+        return;
+    lp->connected = true;
+    if (longpoll_issue(lp) != 0)
+        subscriber_retry(p->s);
+}
+
+static int longpoll_start(struct subscriber *s)
+{
+    struct long_poll *lp = s->impl;
+    if (!lp) {
+        lp = calloc(1, sizeof *lp);
+        if (!lp || poller_init(&lp->p, s, on_answered) != 0) {
+            free(lp);
+            return -1;
+        }
+        s->impl = lp;
+    }
+    return longpoll_issue(lp);
+}
+
+static void longpoll_drop(struct subscriber *s)
+{
+    struct long_poll *lp = s->impl;
+    if (!lp || !lp->p.x.active)
+        return;
+    /* Abort the waiting request and its connection; ask again at once. */
+    poller_cancel(&lp->p);
+    lp->p.fresh = true;
+    s->run->cost.reconnects++;
+    if (longpoll_issue(lp) != 0)
+        subscriber_retry(s);
+}
+
+static void longpoll_stop(struct subscriber *s)
+{
+    struct long_poll *lp = s->impl;
+    if (!lp)
+        return;
+    poller_free(&lp->p);
+    free(lp);
+    s->impl = NULL;
+}
+
+const struct transport_ops longpoll_ops = { longpoll_start, longpoll_drop, longpoll_stop };

@@ -1,0 +1,605 @@
+/* pushpull-client: command line, one measured run per transport, outputs. */
+#include <errno.h>
+#include <event2/event.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "parse.h"
+#include "publisher.h"
+#include "report.h"
+#include "stats_fetch.h"
+#include "subscriber.h"
+#include "units.h"
+
+#define TICK_US 10000                 /* phase checks, ramp-up, churn */
+#define PUBLISH_POOL 64               /* publisher connections at most */
+
+static const char usage[] =
+    "usage: pushpull-client [options]\n"
+    "\n"
+    "Publishes at a fixed rate (open loop) and runs virtual subscribers on one\n"
+    "transport after another, measuring delivery latency from each message's\n"
+    "scheduled publish time, loss, throughput and cost per delivered message.\n"
+    "\n"
+    "  --url URL             server base URL                  (http://127.0.0.1:8080)\n"
+    "  --transport T         poll|longpoll|sse|ws|all, or a comma list (all)\n"
+    "  --subscribers N       virtual subscribers per transport (10)\n"
+    "  --channels C          channels; subscribers spread evenly (1)\n"
+    "  --rate R              published messages/s, all channels (100)\n"
+    "  --size SIZE           payload bytes (64); min: what holds seq + time\n"
+    "  --duration DUR        measured time                     (5s)\n"
+    "  --warmup DUR          published but not measured, first (1s)\n"
+    "  --drain DUR           wait for in-flight messages        (2s)\n"
+    "  --poll-interval DUR   short-poll period; 0 = back to back (100ms)\n"
+    "  --longpoll-timeout DUR  long-poll wait asked of the server (30s)\n"
+    "  --connect-timeout DUR connection/handshake deadline      (5s)\n"
+    "  --connect-rate R      new subscriber connections/s; 0 = all at once (0)\n"
+    "  --churn DUR           drop each subscriber's connection this often (off)\n"
+    "  --connections M       cap on the subscribers' connection pool (0 = none)\n"
+    "  --no-keepalive        a new TCP connection per request (HTTP transports)\n"
+    "  --publish-via http|ws how the publisher sends            (http)\n"
+    "  --seed N              poll phases and backoff jitter     (1)\n"
+    "  --json FILE           write the full result as JSON\n"
+    "  --csv FILE            append one row per transport\n"
+    "  --quiet               no progress line\n"
+    "  --help, --version\n"
+    "\n"
+    "Exit: 0 ok, 1 a run failed (server unreachable, no subscriber connected),\n"
+    "2 usage error.\n";
+
+static volatile sig_atomic_t interrupted;
+
+__attribute__((format(printf, 1, 2), noreturn))
+static void die_usage(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("pushpull-client: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\ntry 'pushpull-client --help'\n", stderr);
+    exit(2);
+}
+
+static uint64_t flag_duration(const char *flag, const char *v)
+{
+    uint64_t us;
+    if (units_parse_duration_us(v, &us) != 0)
+        die_usage("%s: '%s' is not a duration (e.g. 500ms, 5s, 2m)", flag, v);
+    return us;
+}
+
+static uint64_t flag_count(const char *flag, const char *v, uint64_t min, uint64_t max)
+{
+    uint64_t n;
+    if (parse_u64(v, max, &n) != 0 || n < min)
+        die_usage("%s: '%s' is out of range or not a whole number", flag, v);
+    return n;
+}
+
+static double flag_rate(const char *flag, const char *v)
+{
+    char *end;
+    errno = 0;
+    double r = strtod(v, &end);
+    if (errno || end == v || *end || !(r > 0) || r > 1e7)
+        die_usage("%s: '%s' is not a rate in (0, 1e7] per second", flag, v);
+    return r;
+}
+
+static void parse_transports(struct client_config *cfg, const char *v)
+{
+    memset(cfg->transports, 0, sizeof cfg->transports);
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", v);
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        bool found = false;
+        for (int i = 0; i < TR_COUNT; i++)
+            if (strcmp(t, transport_names[i]) == 0 || strcmp(t, "all") == 0)
+                cfg->transports[i] = found = true;
+        if (!found)
+            die_usage("--transport: '%s' is not poll, longpoll, sse, ws or all", t);
+    }
+}
+
+enum { O_URL = 256, O_TRANSPORT, O_SUBS, O_CHANNELS, O_RATE, O_SIZE, O_DURATION, O_WARMUP,
+       O_DRAIN, O_POLL_INTERVAL, O_LP_TIMEOUT, O_CONNECT_TIMEOUT, O_CONNECT_RATE, O_CHURN,
+       O_CONNECTIONS, O_NO_KEEPALIVE, O_PUBLISH_VIA, O_SEED, O_JSON, O_CSV, O_QUIET,
+       O_HELP, O_VERSION };
+
+static void parse_args(int argc, char **argv, struct client_config *cfg)
+{
+    static const struct option opts[] = {
+        { "url", required_argument, NULL, O_URL },
+        { "transport", required_argument, NULL, O_TRANSPORT },
+        { "subscribers", required_argument, NULL, O_SUBS },
+        { "channels", required_argument, NULL, O_CHANNELS },
+        { "rate", required_argument, NULL, O_RATE },
+        { "size", required_argument, NULL, O_SIZE },
+        { "duration", required_argument, NULL, O_DURATION },
+        { "warmup", required_argument, NULL, O_WARMUP },
+        { "drain", required_argument, NULL, O_DRAIN },
+        { "poll-interval", required_argument, NULL, O_POLL_INTERVAL },
+        { "longpoll-timeout", required_argument, NULL, O_LP_TIMEOUT },
+        { "connect-timeout", required_argument, NULL, O_CONNECT_TIMEOUT },
+        { "connect-rate", required_argument, NULL, O_CONNECT_RATE },
+        { "churn", required_argument, NULL, O_CHURN },
+        { "connections", required_argument, NULL, O_CONNECTIONS },
+        { "no-keepalive", no_argument, NULL, O_NO_KEEPALIVE },
+        { "publish-via", required_argument, NULL, O_PUBLISH_VIA },
+        { "seed", required_argument, NULL, O_SEED },
+        { "json", required_argument, NULL, O_JSON },
+        { "csv", required_argument, NULL, O_CSV },
+        { "quiet", no_argument, NULL, O_QUIET },
+        { "help", no_argument, NULL, O_HELP },
+        { "version", no_argument, NULL, O_VERSION },
+        { NULL, 0, NULL, 0 },
+    };
+    uint64_t size;
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case O_URL:
+            if (strncmp(optarg, "http://", 7) != 0 && strncmp(optarg, "https://", 8) != 0)
+                die_usage("--url: '%s' is not an http:// or https:// URL", optarg);
+            if (strlen(optarg) >= sizeof cfg->url - 64)
+                die_usage("--url: '%s' is too long", optarg);
+            snprintf(cfg->url, sizeof cfg->url, "%s", optarg);
+            while (cfg->url[strlen(cfg->url) - 1] == '/')
+                cfg->url[strlen(cfg->url) - 1] = '\0';
+            break;
+        case O_TRANSPORT: parse_transports(cfg, optarg); break;
+        case O_SUBS: cfg->subscribers = (unsigned)flag_count("--subscribers", optarg, 1, 1000000); break;
+        case O_CHANNELS: cfg->channels = (unsigned)flag_count("--channels", optarg, 1, 100000); break;
+        case O_RATE: cfg->rate = flag_rate("--rate", optarg); break;
+        case O_SIZE:
+            if (units_parse_size(optarg, &size) != 0 || size < 1 || size > (64u << 20))
+                die_usage("--size: '%s' is not a size from 1 B to 64 MiB", optarg);
+            cfg->size = size;
+            break;
+        case O_DURATION: cfg->duration_us = flag_duration("--duration", optarg); break;
+        case O_WARMUP: cfg->warmup_us = flag_duration("--warmup", optarg); break;
+        case O_DRAIN: cfg->drain_us = flag_duration("--drain", optarg); break;
+        case O_POLL_INTERVAL: cfg->poll_interval_us = flag_duration("--poll-interval", optarg); break;
+        case O_LP_TIMEOUT: cfg->longpoll_timeout_us = flag_duration("--longpoll-timeout", optarg); break;
+        case O_CONNECT_TIMEOUT: cfg->connect_timeout_us = flag_duration("--connect-timeout", optarg); break;
+        case O_CONNECT_RATE: cfg->connect_rate = flag_rate("--connect-rate", optarg); break;
+        case O_CHURN: cfg->churn_us = flag_duration("--churn", optarg); break;
+        case O_CONNECTIONS: cfg->connections = (unsigned)flag_count("--connections", optarg, 1, 1000000); break;
+        case O_NO_KEEPALIVE: cfg->no_keepalive = true; break;
+        case O_PUBLISH_VIA:
+            if (strcmp(optarg, "http") == 0)
+                cfg->publish_via = PUB_HTTP;
+            else if (strcmp(optarg, "ws") == 0)
+                cfg->publish_via = PUB_WS;
+            else
+                die_usage("--publish-via: '%s' is not http or ws", optarg);
+            break;
+        case O_SEED: cfg->seed = flag_count("--seed", optarg, 0, UINT32_MAX); break;
+        case O_JSON: cfg->json_path = optarg; break;
+        case O_CSV: cfg->csv_path = optarg; break;
+        case O_QUIET: cfg->quiet = true; break;
+        case O_HELP: fputs(usage, stdout); exit(0);
+        case O_VERSION: puts("pushpull-client " PUSHPULL_VERSION); exit(0);
+        default:
+            die_usage("unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        die_usage("unexpected argument '%s'", argv[optind]);
+    /* Combinations that cannot measure anything sensible. */
+    if (cfg->channels > cfg->subscribers)
+        die_usage("--channels %u is above --subscribers %u: a channel nobody reads",
+                  cfg->channels, cfg->subscribers);
+    if (cfg->duration_us < 100000)
+        die_usage("--duration: at least 100ms");
+    if (cfg->longpoll_timeout_us < 1000000 || cfg->longpoll_timeout_us > 120000000)
+        die_usage("--longpoll-timeout: from 1s to 120s (the server caps it)");
+    if (cfg->connect_timeout_us < 1000)
+        die_usage("--connect-timeout: at least 1ms");
+    if ((cfg->transports[TR_SSE] || cfg->transports[TR_WS]) && cfg->connections &&
+        cfg->connections < cfg->subscribers)
+        die_usage("--connections below --subscribers: SSE and WebSocket hold one "
+                  "connection each");
+    double total = (double)(cfg->warmup_us + cfg->duration_us) / 1e6 * cfg->rate;
+    if (total > 5e7)
+        die_usage("--rate x (--warmup + --duration) is over 50 million messages");
+    if (total < 1)
+        die_usage("--rate x (--warmup + --duration) publishes no message");
+}
+
+/* ---- one run ---------------------------------------------------------- */
+
+struct runner {
+    struct run *run;
+    struct subscriber *subs;
+    unsigned started;                 /* subscribers started so far */
+    uint64_t *churn_due;
+    struct loop *sub_loop, *pub_loop;
+    struct publisher *pub;
+    struct event *tick;
+    uint64_t phase_start_us, connect_deadline_us, drain_end_us, last_progress_us;
+    struct cost cost0, cost1;
+    struct rusage ru0, ru1;
+    struct server_sample srv0, srv1;
+    struct stats_fetch *fetch0, *fetch1;
+    const char *failure;
+    bool tty;
+};
+
+static double cpu_seconds(const struct rusage *r)
+{
+    return (double)r->ru_utime.tv_sec + (double)r->ru_utime.tv_usec / 1e6 +
+           (double)r->ru_stime.tv_sec + (double)r->ru_stime.tv_usec / 1e6;
+}
+
+static const struct transport_ops *ops_of(enum transport t)
+{
+    static const struct transport_ops *const ops[TR_COUNT] = {
+        &poll_ops, &longpoll_ops, &sse_ops, &ws_ops,
+    };
+    return ops[t];
+}
+
+static void start_subscriber(struct runner *r, unsigned i)
+{
+    struct subscriber *s = &r->subs[i];
+    s->track.connect_start_us = run_now_us();
+    if (ops_of(r->run->transport)->start(s) != 0)
+        subscriber_retry(s);
+}
+
+static void ramp(struct runner *r, uint64_t now)
+{
+    const struct client_config *cfg = r->run->cfg;
+    unsigned target = cfg->subscribers;
+    if (cfg->connect_rate > 0) {
+        double n = (double)(now - r->phase_start_us) / 1e6 * cfg->connect_rate + 1;
+        target = n < (double)cfg->subscribers ? (unsigned)n : cfg->subscribers;
+    }
+    while (r->started < target)
+        start_subscriber(r, r->started++);
+}
+
+static unsigned connected_count(const struct runner *r)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < r->started; i++)
+        n += r->subs[i].track.connected;
+    return n;
+}
+
+static void enter_phase(struct runner *r, enum phase ph, uint64_t now)
+{
+    r->run->phase = ph;
+    r->phase_start_us = now;
+}
+
+static void churn(struct runner *r, uint64_t now)
+{
+    const struct transport_ops *ops = ops_of(r->run->transport);
+    for (unsigned i = 0; i < r->started; i++) {
+        if (now < r->churn_due[i])
+            continue;
+        r->churn_due[i] += r->run->cfg->churn_us;
+        ops->drop(&r->subs[i]);
+    }
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct runner *r = arg;
+    struct run *run = r->run;
+    const struct client_config *cfg = run->cfg;
+    uint64_t now = run_now_us();
+    if (interrupted) {
+        r->failure = "interrupted";
+        event_base_loopexit(run->base, NULL);
+        return;
+    }
+    switch (run->phase) {
+    case PH_CONNECT:
+        ramp(r, now);
+        if (r->started == cfg->subscribers && connected_count(r) == cfg->subscribers &&
+            publisher_ready(r->pub)) {
+            /* Everyone listens: the schedule starts one tick from now. */
+            run->t0_us = now + TICK_US;
+            run->measure_start_us = run->t0_us + cfg->warmup_us;
+            run->measure_end_us = run->measure_start_us + cfg->duration_us;
+            publisher_start(r->pub, run->t0_us, run->k_measure_to);
+            enter_phase(r, PH_WARMUP, now);
+        } else if (now > r->connect_deadline_us) {
+            r->failure = connected_count(r) == 0 ? "no subscriber connected within the connect timeout"
+                                                 : "not every subscriber connected within the connect timeout";
+            event_base_loopexit(run->base, NULL);
+        }
+        break;
+    case PH_WARMUP:
+        if (now >= run->measure_start_us) {
+            r->cost0 = run->cost;
+            getrusage(RUSAGE_SELF, &r->ru0);
+            r->fetch0 = stats_fetch_start(r->pub_loop, cfg->url, &r->srv0);
+            enter_phase(r, PH_MEASURE, now);
+        }
+        break;
+    case PH_MEASURE:
+        if (now >= run->measure_end_us) {
+            getrusage(RUSAGE_SELF, &r->ru1);
+            r->cost1 = run->cost;
+            r->fetch1 = stats_fetch_start(r->pub_loop, cfg->url, &r->srv1);
+            r->drain_end_us = now + cfg->drain_us;
+            enter_phase(r, PH_DRAIN, now);
+        }
+        break;
+    case PH_DRAIN: {
+        bool all_in = run->delivered >= run->expected && publisher_in_flight(r->pub) == 0;
+        if ((now >= r->drain_end_us || all_in) && stats_fetch_done(r->fetch0) &&
+            stats_fetch_done(r->fetch1)) {
+            enter_phase(r, PH_DONE, now);
+            event_base_loopexit(run->base, NULL);
+        }
+        break;
+    }
+    case PH_DONE:
+        break;
+    }
+    if (cfg->churn_us && (run->phase == PH_WARMUP || run->phase == PH_MEASURE))
+        churn(r, now);
+    if (r->tty && now - r->last_progress_us >= 250000) {
+        r->last_progress_us = now;
+        report_progress(stderr, run, (double)(now - r->phase_start_us) / 1e6);
+    }
+}
+
+static int runner_setup(struct runner *r, struct run *run)
+{
+    const struct client_config *cfg = run->cfg;
+    long pool = cfg->connections ? (long)cfg->connections : 0;
+    r->run = run;
+    r->sub_loop = loop_new(run->base, pool, pool);
+    r->pub_loop = loop_new(run->base, PUBLISH_POOL, PUBLISH_POOL);
+    r->subs = calloc(cfg->subscribers, sizeof *r->subs);
+    r->churn_due = calloc(cfg->subscribers, sizeof *r->churn_due);
+    r->tick = event_new(run->base, -1, EV_PERSIST, on_tick, r);
+    if (!r->sub_loop || !r->pub_loop || !r->subs || !r->churn_due || !r->tick)
+        return -1;
+    r->pub = publisher_new(run, r->pub_loop);
+    if (!r->pub || publisher_prepare(r->pub) != 0)
+        return -1;
+    size_t seen_bytes = (size_t)(run->seq_cap / 8 + 1);
+    uint64_t now = run_now_us();
+    for (unsigned i = 0; i < cfg->subscribers; i++) {
+        struct subscriber *s = &r->subs[i];
+        s->run = run;
+        s->loop = r->sub_loop;
+        s->index = i;
+        s->track.channel = i % cfg->channels;
+        s->track.seen = calloc(seen_bytes, 1);
+        if (!s->track.seen)
+            return -1;
+        /* Churn at a random phase, so drops are spread over the period. */
+        r->churn_due[i] = now + cfg->warmup_us / 2 +
+                          (cfg->churn_us ? (uint64_t)random() % cfg->churn_us : 0);
+    }
+    return 0;
+}
+
+static void runner_teardown(struct runner *r)
+{
+    const struct transport_ops *ops = ops_of(r->run->transport);
+    for (unsigned i = 0; r->subs && i < r->run->cfg->subscribers; i++) {
+        struct subscriber *s = &r->subs[i];
+        s->stopping = true;
+        if (s->impl)
+            ops->stop(s);
+        if (s->retry_timer)
+            event_free(s->retry_timer);
+        free(s->track.seen);
+    }
+    stats_fetch_free(r->pub_loop, r->fetch0);
+    stats_fetch_free(r->pub_loop, r->fetch1);
+    publisher_free(r->pub);
+    loop_free(r->sub_loop);
+    loop_free(r->pub_loop);
+    if (r->tick)
+        event_free(r->tick);
+    free(r->subs);
+    free(r->churn_due);
+}
+
+static void cost_window(struct cost *total, const struct cost *start, const struct cost *end)
+{
+    /* Requests, bytes and connections: inside the measure window only, like
+     * CPU. Reconnects and errors: the whole run, so none is missed. */
+    total->requests = end->requests - start->requests;
+    total->empty_answers = end->empty_answers - start->empty_answers;
+    total->bytes_rx = end->bytes_rx - start->bytes_rx;
+    total->bytes_tx = end->bytes_tx - start->bytes_tx;
+    total->connects = end->connects - start->connects;
+}
+
+static void run_transport(const struct client_config *cfg, enum transport t,
+                          struct run *run, struct run_extra *x)
+{
+    memset(run, 0, sizeof *run);
+    memset(x, 0, sizeof *x);
+    x->server_cpu_s = -1;
+    run->cfg = cfg;
+    run->transport = t;
+    hist_init(&run->latency);
+    hist_init(&run->latency_uncorrected);
+    hist_init(&run->connect_time);
+    hist_init(&run->first_message);
+    snprintf(run->channel_prefix, sizeof run->channel_prefix, "%s-%s-", cfg->run_tag,
+             transport_names[t]);
+    run->k_measure_from = (uint64_t)ceil((double)cfg->warmup_us / 1e6 * cfg->rate);
+    run->k_measure_to = (uint64_t)ceil((double)(cfg->warmup_us + cfg->duration_us) / 1e6 * cfg->rate);
+    run->seq_cap = run->k_measure_to / cfg->channels + 1;
+    run->sent_us = calloc(run->k_measure_to + 1, sizeof *run->sent_us);
+    run->subs_on_channel = calloc(cfg->channels, sizeof *run->subs_on_channel);
+    run->base = event_base_new();
+    struct runner r = { .tty = !cfg->quiet && isatty(2) };
+    if (!run->sent_us || !run->subs_on_channel || !run->base) {
+        x->failure = "out of memory";
+        goto out;
+    }
+    for (unsigned i = 0; i < cfg->subscribers; i++)
+        run->subs_on_channel[i % cfg->channels]++;
+    if (runner_setup(&r, run) != 0) {
+        x->failure = "out of memory, or a publisher connection failed";
+        goto out;
+    }
+    uint64_t now = run_now_us();
+    enter_phase(&r, PH_CONNECT, now);
+    double ramp_s = cfg->connect_rate > 0 ? cfg->subscribers / cfg->connect_rate : 0;
+    r.connect_deadline_us = now + cfg->connect_timeout_us + (uint64_t)(ramp_s * 1e6) + 1000000;
+    struct timeval tv = { 0, TICK_US };
+    event_add(r.tick, &tv);
+    on_tick(-1, 0, &r);
+    event_base_dispatch(run->base);
+    if (r.tty)
+        fputc('\n', stderr);
+    x->failure = r.failure;
+    if (!x->failure && run->published == 0)
+        x->failure = "every publish failed";
+    x->elapsed_s = (double)cfg->duration_us / 1e6;
+    x->client_cpu_s = cpu_seconds(&r.ru1) - cpu_seconds(&r.ru0);
+    if (r.srv0.ok && r.srv1.ok) {
+        x->server_cpu_s = r.srv1.cpu_s - r.srv0.cpu_s;
+        x->server_bytes_out = r.srv1.bytes_out[t] - r.srv0.bytes_out[t];
+    }
+    cost_window(&run->cost, &r.cost0, &r.cost1);
+out:
+    runner_teardown(&r);
+    free(run->sent_us);
+    run->sent_us = NULL;
+    free(run->subs_on_channel);
+    run->subs_on_channel = NULL;
+    if (run->base)
+        event_base_free(run->base);
+    run->base = NULL;
+}
+
+/* ---- main ------------------------------------------------------------- */
+
+static int server_reachable(const struct client_config *cfg, char *err, size_t errlen)
+{
+    CURL *easy = curl_easy_init();
+    if (!easy) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    char url[640];
+    snprintf(url, sizeof url, "%s/healthz", cfg->url);
+    curl_easy_setopt(easy, CURLOPT_URL, url);
+    curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)(cfg->connect_timeout_us / 1000));
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)(cfg->connect_timeout_us / 1000) + 5000);
+    CURLcode rc = curl_easy_perform(easy);
+    long status = 0;
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(easy);
+    if (rc != CURLE_OK) {
+        snprintf(err, errlen, "cannot reach %s: %s", cfg->url, curl_easy_strerror(rc));
+        return -1;
+    }
+    if (status != 200) {
+        snprintf(err, errlen, "%s/healthz answered %ld: is it a pushpull-server?", cfg->url, status);
+        return -1;
+    }
+    return 0;
+}
+
+static void on_interrupt(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+int main(int argc, char **argv)
+{
+    struct client_config cfg = {
+        .url = "http://127.0.0.1:8080",
+        .transports = { true, true, true, true },
+        .subscribers = 10,
+        .channels = 1,
+        .rate = 100,
+        .size = 64,
+        .duration_us = 5000000,
+        .warmup_us = 1000000,
+        .drain_us = 2000000,
+        .poll_interval_us = 100000,
+        .longpoll_timeout_us = 30000000,
+        .connect_timeout_us = 5000000,
+        .seed = 1,
+    };
+    parse_args(argc, argv, &cfg);
+    srandom((unsigned)cfg.seed);
+    char tag[32];
+    snprintf(tag, sizeof tag, "pp%ld%04lx", (long)getpid(), (unsigned long)(random() & 0xffff));
+    cfg.run_tag = tag;
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGINT, on_interrupt);
+    signal(SIGTERM, on_interrupt);
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        rl.rlim_cur = rl.rlim_max;    /* many subscribers need many fds */
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    curl_global_init(CURL_GLOBAL_ALL);
+    char err[768];
+    if (server_reachable(&cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "pushpull-client: %s\n", err);
+        curl_global_cleanup();
+        return 1;
+    }
+    json_t *manifest = report_manifest();
+    json_t *runs_json = json_array();
+    struct run *runs[TR_COUNT];
+    struct run_extra extras[TR_COUNT];
+    size_t n = 0;
+    int status = 0;
+    for (int t = 0; t < TR_COUNT && !interrupted; t++) {
+        if (!cfg.transports[t])
+            continue;
+        runs[n] = calloc(1, sizeof *runs[n]);
+        if (!runs[n])
+            break;
+        run_transport(&cfg, (enum transport)t, runs[n], &extras[n]);
+        if (extras[n].failure)
+            status = 1;
+        json_array_append_new(runs_json, report_run_json(runs[n], &extras[n]));
+        if (cfg.csv_path && report_append_csv(cfg.csv_path, &cfg, runs[n], &extras[n]) != 0) {
+            fprintf(stderr, "pushpull-client: %s: %s\n", cfg.csv_path, strerror(errno));
+            status = 1;
+        }
+        n++;
+    }
+    report_print_table(stdout, &cfg, (const struct run *const *)runs, extras, n);
+    if (cfg.json_path && report_write_json(cfg.json_path, &cfg, manifest, runs_json) != 0) {
+        fprintf(stderr, "pushpull-client: %s: %s\n", cfg.json_path, strerror(errno));
+        status = 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (extras[i].failure)
+            fprintf(stderr, "pushpull-client: %s: %s\n", transport_names[runs[i]->transport],
+                    extras[i].failure);
+        free(runs[i]);
+    }
+    json_decref(manifest);
+    json_decref(runs_json);
+    curl_global_cleanup();
+    return interrupted ? 1 : status;
+}

@@ -1,0 +1,151 @@
+/* Server-Sent Events: one long GET /sse/<ch> whose body feeds the
+ * incremental event-stream parser. On any end or error it reconnects with
+ * backoff and resumes with Last-Event-ID, as a browser's EventSource does. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sse_parser.h"
+#include "subscriber.h"
+
+/* The largest event we accept: a --max-message payload, escaped, framed. */
+#define SSE_EVENT_MAX (8u << 20)
+
+struct sse_sub {
+    struct loop_xfer x;               /* first: the loop calls back with it */
+    struct subscriber *s;
+    struct sse_parser *parser;
+    struct curl_slist *headers;
+    bool answered;                    /* response headers seen */
+    bool fresh;                       /* churn: reconnect on a new connection */
+    bool failed;                      /* a protocol error: end this stream */
+};
+
+static void on_event(void *ud, const struct sse_event *ev)
+{
+    struct sse_sub *ss = ud;
+    bool message = ev->type_len == 7 && memcmp(ev->type, "message", 7) == 0;
+    bool gap = ev->type_len == 3 && memcmp(ev->type, "gap", 3) == 0;
+    if (!message && !gap)
+        return;                       /* an event type we do not know: skip it */
+    if (track_envelope(ss->s->run, &ss->s->track, ev->data, ev->data_len) != 0)
+        ss->failed = true;
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *ud)
+{
+    struct sse_sub *ss = ud;
+    size_t len = size * n;
+    ss->s->run->cost.bytes_rx += len;
+    if (!ss->s->track.connected) {
+        track_connected(ss->s->run, &ss->s->track);
+        subscriber_ok(ss->s);
+    }
+    if (sse_parser_feed(ss->parser, data, len) != 0) {
+        ss->s->run->cost.protocol_errors++;
+        return 0;                     /* ends the transfer; we reconnect */
+    }
+    return ss->failed ? 0 : len;
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *ud)
+{
+    (void)data;
+    struct sse_sub *ss = ud;
+    if (!ss->answered) {
+        /* The request is on the wire by now: count it while the stream
+         * lasts, not when it ends (it may outlive the measurement). */
+        ss->answered = true;
+        subscriber_account_request(ss->s, ss->x.easy);
+    }
+    ss->s->run->cost.bytes_rx += size * n;
+    return size * n;
+}
+
+static void on_done(struct loop_xfer *x, CURLcode result)
+{
+    struct sse_sub *ss = (struct sse_sub *)x;
+    (void)result;
+    /* A stream never ends on its own while the server runs: reconnect. */
+    subscriber_retry(ss->s);
+}
+
+static int sse_connect(struct sse_sub *ss)
+{
+    struct subscriber *s = ss->s;
+    char url[640];
+    subscriber_url(s, "/sse/", url, sizeof url);
+    curl_slist_free_all(ss->headers);
+    ss->headers = NULL;
+    if (s->track.last_id > 0) {
+        char h[64];
+        snprintf(h, sizeof h, "Last-Event-ID: %llu", (unsigned long long)s->track.last_id);
+        ss->headers = curl_slist_append(NULL, h);
+    } else {
+        strncat(url, "?since=0", sizeof url - strlen(url) - 1);
+    }
+    ss->headers = curl_slist_append(ss->headers, "Accept: text/event-stream");
+    curl_easy_setopt(ss->x.easy, CURLOPT_URL, url);
+    curl_easy_setopt(ss->x.easy, CURLOPT_HTTPHEADER, ss->headers);
+    curl_easy_setopt(ss->x.easy, CURLOPT_FRESH_CONNECT, ss->fresh ? 1L : 0L);
+    ss->fresh = false;
+    ss->answered = false;
+    ss->failed = false;
+    sse_parser_reset(ss->parser);
+    return loop_add(s->loop, &ss->x);
+}
+
+
+static int sse_start(struct subscriber *s)
+{
+    struct sse_sub *ss = s->impl;
+    if (!ss) {
+        ss = calloc(1, sizeof *ss);
+        if (!ss)
+            return -1;
+        ss->s = s;
+        ss->x.done = on_done;
+        ss->parser = sse_parser_new(SSE_EVENT_MAX, on_event, NULL, ss);
+        ss->x.easy = subscriber_easy(s, on_body, ss);
+        if (!ss->parser || !ss->x.easy) {
+            sse_parser_free(ss->parser);
+            if (ss->x.easy)
+                curl_easy_cleanup(ss->x.easy);
+            free(ss);
+            return -1;
+        }
+        curl_easy_setopt(ss->x.easy, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(ss->x.easy, CURLOPT_HEADERDATA, ss);
+        /* A stream is never "slow" as long as heartbeats arrive. */
+        curl_easy_setopt(ss->x.easy, CURLOPT_TIMEOUT_MS, 0L);
+        s->impl = ss;
+    }
+    return sse_connect(ss);
+}
+
+static void sse_drop(struct subscriber *s)
+{
+    struct sse_sub *ss = s->impl;
+    if (!ss || !ss->x.active)
+        return;
+    loop_remove(s->loop, &ss->x);
+    ss->fresh = true;
+    s->run->cost.reconnects++;
+    if (sse_connect(ss) != 0)
+        subscriber_retry(s);
+}
+
+static void sse_stop(struct subscriber *s)
+{
+    struct sse_sub *ss = s->impl;
+    if (!ss)
+        return;
+    loop_remove(s->loop, &ss->x);
+    curl_easy_cleanup(ss->x.easy);
+    curl_slist_free_all(ss->headers);
+    sse_parser_free(ss->parser);
+    free(ss);
+    s->impl = NULL;
+}
+
+const struct transport_ops sse_ops = { sse_start, sse_drop, sse_stop };

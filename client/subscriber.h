@@ -1,0 +1,54 @@
+/* A virtual subscriber and the interface each transport implements. */
+#ifndef PUSHPULL_SUBSCRIBER_H
+#define PUSHPULL_SUBSCRIBER_H
+
+#include "loop.h"
+#include "run.h"
+
+struct event;
+
+struct subscriber {
+    struct run *run;
+    struct loop *loop;                /* the subscribers' connection pool */
+    struct sub_track track;
+    unsigned index;
+    unsigned backoff_ms;              /* next reconnect delay; 0 after success */
+    struct event *retry_timer;
+    bool stopping;
+    void *impl;                       /* the transport's own state */
+};
+
+struct transport_ops {
+    /* Connect (or begin polling) from track.last_id. 0, or -1 when it could
+     * not even start (it is retried with backoff). */
+    int (*start)(struct subscriber *s);
+    /* Churn: drop the connection now; the transport reconnects and resumes. */
+    void (*drop)(struct subscriber *s);
+    /* End for good and free the transport's state. */
+    void (*stop)(struct subscriber *s);
+};
+
+extern const struct transport_ops poll_ops, longpoll_ops, sse_ops, ws_ops;
+
+/* A transport lost its connection or a request failed: count it and call
+ * ops->start again after a jittered backoff (100 ms doubling to 5 s). */
+void subscriber_retry(struct subscriber *s);
+/* A connection or answer succeeded: the backoff starts over. */
+void subscriber_ok(struct subscriber *s);
+
+/* "http://host:port" + "/ws/<channel>" etc. into buf. */
+void subscriber_url(const struct subscriber *s, const char *endpoint, char *buf, size_t cap);
+
+/* An easy handle with what every HTTP subscriber sets (timeouts, no
+ * signals, TCP_NODELAY, --no-keepalive). */
+CURL *subscriber_easy(struct subscriber *s, curl_write_callback write, void *ud);
+/* Add a request to the run's cost once it is on the wire (request bytes,
+ * new connections), and a finished response (header and body bytes). */
+void subscriber_account_request(struct subscriber *s, CURL *easy);
+void subscriber_account_response(struct subscriber *s, CURL *easy);
+
+/* Track every message of a poll or long-poll answer body. Sets *empty.
+ * Returns 0, or -1 for a malformed answer (counted). */
+int poll_answer_track(struct subscriber *s, const char *body, size_t len, bool *empty);
+
+#endif

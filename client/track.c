@@ -1,0 +1,150 @@
+/* What a subscriber received: identity, order, loss and latency. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "envelope.h"
+#include "run.h"
+
+const char *const transport_names[TR_COUNT] = { "poll", "longpoll", "sse", "ws" };
+
+uint64_t run_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void run_channel_name(const struct run *run, unsigned channel, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s%u", run->channel_prefix, channel);
+}
+
+size_t payload_format(char *buf, size_t cap, uint64_t k, uint64_t sched_us, size_t size)
+{
+    int n = snprintf(buf, cap, "%" PRIu64 " %" PRIu64 " ", k, sched_us);
+    size_t len = (size_t)n < cap ? (size_t)n : cap - 1;
+    /* Pad to the requested payload size so every transport moves it all. */
+    while (len < size && len + 1 < cap)
+        buf[len++] = 'x';
+    buf[len] = '\0';
+    return len;
+}
+
+static int parse_field(const char **p, const char *end, uint64_t *out)
+{
+    uint64_t v = 0;
+    const char *s = *p;
+    if (s >= end || *s < '0' || *s > '9')
+        return -1;
+    for (; s < end && *s >= '0' && *s <= '9'; s++) {
+        if (v > (UINT64_MAX - 9) / 10)
+            return -1;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    if (s >= end || *s != ' ')
+        return -1;
+    *p = s + 1;
+    *out = v;
+    return 0;
+}
+
+int payload_parse(const char *data, size_t len, uint64_t *k, uint64_t *sched_us)
+{
+    const char *p = data, *end = data + len;
+    if (parse_field(&p, end, k) != 0 || parse_field(&p, end, sched_us) != 0)
+        return -1;
+    return 0;
+}
+
+static bool seen_test_and_set(struct sub_track *t, uint64_t seq)
+{
+    uint8_t bit = (uint8_t)(1u << (seq & 7));
+    bool was = t->seen[seq >> 3] & bit;
+    t->seen[seq >> 3] |= bit;
+    return was;
+}
+
+void track_message(struct run *run, struct sub_track *t, uint64_t id, const char *data,
+                   size_t len, uint64_t now_us)
+{
+    uint64_t k, sched;
+    unsigned channels = run->cfg->channels;
+    if (payload_parse(data, len, &k, &sched) != 0 || k % channels != t->channel ||
+        k / channels >= run->seq_cap) {
+        run->cost.protocol_errors++;
+        return;
+    }
+    if (!t->got_first) {
+        t->got_first = true;
+        hist_record(&run->first_message, now_us - t->connect_start_us);
+    }
+    if (seen_test_and_set(t, k / channels)) {
+        t->duplicates++;
+        run->duplicates++;
+        return;
+    }
+    if (id < t->last_id) {
+        t->out_of_order++;
+        run->out_of_order++;
+    } else {
+        t->last_id = id;
+    }
+    t->unique++;
+    if (k < run->k_measure_from || k >= run->k_measure_to)
+        return;                       /* warm-up traffic: not measured */
+    run->delivered++;
+    hist_record(&run->latency, now_us > sched ? now_us - sched : 0);
+    uint64_t sent = run->sent_us[k];
+    if (sent)
+        hist_record(&run->latency_uncorrected, now_us > sent ? now_us - sent : 0);
+}
+
+void track_gap(struct run *run, struct sub_track *t, uint64_t lost, uint64_t first_id)
+{
+    t->gap_lost += lost;
+    run->gap_lost += lost;
+    if (first_id > 0 && first_id - 1 > t->last_id)
+        t->last_id = first_id - 1;
+}
+
+int track_envelope(struct run *run, struct sub_track *t, const char *json, size_t len)
+{
+    uint64_t now = run_now_us();
+    static const char gap[] = "{\"gap\":";
+    if (len > sizeof gap - 1 && memcmp(json, gap, sizeof gap - 1) == 0) {
+        /* The server's gap object is short; frames are not NUL-terminated. */
+        char text[256];
+        unsigned long long since, first, lost;
+        if (len >= sizeof text) {
+            run->cost.protocol_errors++;
+            return -1;
+        }
+        memcpy(text, json, len);
+        text[len] = '\0';
+        if (sscanf(text, "{\"gap\":true,\"since\":%llu,\"first_id\":%llu,\"lost\":%llu}",
+                   &since, &first, &lost) != 3) {
+            run->cost.protocol_errors++;
+            return -1;
+        }
+        track_gap(run, t, lost, first);
+        return 0;
+    }
+    struct envelope e;
+    if (envelope_decode(json, len, &e) != 0) {
+        run->cost.protocol_errors++;
+        return -1;
+    }
+    track_message(run, t, e.id, e.data, e.data_len, now);
+    envelope_clear(&e);
+    return 0;
+}
+
+void track_connected(struct run *run, struct sub_track *t)
+{
+    uint64_t now = run_now_us();
+    if (!t->connected)
+        hist_record(&run->connect_time, now - t->connect_start_us);
+    t->connected = true;
+}

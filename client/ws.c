@@ -1,0 +1,97 @@
+/* WebSocket subscriber: one connection to /ws/<ch>?since=<cursor>; each
+ * text frame is one envelope or a gap object. On any end it reconnects with
+ * backoff and resumes from its cursor. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "subscriber.h"
+#include "wsconn.h"
+
+struct ws_sub {
+    struct subscriber *s;
+    struct wsconn *conn;
+};
+
+static void on_open(struct wsconn *c, void *ud)
+{
+    (void)c;
+    struct ws_sub *ws = ud;
+    track_connected(ws->s->run, &ws->s->track);
+    subscriber_ok(ws->s);
+}
+
+static void on_text(struct wsconn *c, const char *text, size_t len, void *ud)
+{
+    (void)c;
+    struct ws_sub *ws = ud;
+    /* A bad envelope is counted there; the frames around it are intact, so
+     * the connection goes on. */
+    (void)track_envelope(ws->s->run, &ws->s->track, text, len);
+}
+
+static void on_close(struct wsconn *c, int code, const char *why, void *ud)
+{
+    (void)why;
+    struct ws_sub *ws = ud;
+    if (code == WSCONN_ERR_PROTOCOL)
+        ws->s->run->cost.protocol_errors++;
+    wsconn_free(c);
+    ws->conn = NULL;
+    subscriber_retry(ws->s);          /* it does nothing once stopping */
+}
+
+static const struct wsconn_cb ws_callbacks = { on_open, on_text, on_close };
+
+static int ws_connect(struct ws_sub *ws)
+{
+    struct subscriber *s = ws->s;
+    char url[640];
+    subscriber_url(s, "/ws/", url, sizeof url);
+    size_t n = strlen(url);
+    snprintf(url + n, sizeof url - n, "?since=%llu", (unsigned long long)s->track.last_id);
+    ws->conn = wsconn_open(s->run->base, url, s->run->cfg->connect_timeout_us, &ws_callbacks,
+                           ws, &s->run->cost);
+    return ws->conn ? 0 : -1;
+}
+
+static int ws_start(struct subscriber *s)
+{
+    struct ws_sub *ws = s->impl;
+    if (!ws) {
+        ws = calloc(1, sizeof *ws);
+        if (!ws)
+            return -1;
+        ws->s = s;
+        s->impl = ws;
+    }
+    return ws_connect(ws);
+}
+
+static void ws_drop(struct subscriber *s)
+{
+    struct ws_sub *ws = s->impl;
+    if (!ws || !ws->conn)
+        return;
+    /* No close frame: the server sees what a lost network looks like. */
+    wsconn_free(ws->conn);
+    ws->conn = NULL;
+    s->run->cost.reconnects++;
+    if (ws_connect(ws) != 0)
+        subscriber_retry(s);
+}
+
+static void ws_stop(struct subscriber *s)
+{
+    struct ws_sub *ws = s->impl;
+    if (!ws)
+        return;
+    if (ws->conn) {
+        wsconn_close(ws->conn, 1000);
+        wsconn_free(ws->conn);
+    }
+    free(ws);
+    s->impl = NULL;
+}
+
+const struct transport_ops ws_ops = { ws_start, ws_drop, ws_stop };

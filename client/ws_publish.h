@@ -1,0 +1,24 @@
+/* --publish-via ws: one WebSocket per channel; each text frame sent is one
+ * publish (the protocol has no per-message answer). */
+#ifndef PUSHPULL_WS_PUBLISH_H
+#define PUSHPULL_WS_PUBLISH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "loop.h"
+#include "run.h"
+
+struct ws_publisher;
+
+/* Connects to channel `channel` of the run and reconnects whenever the
+ * connection ends (100 ms doubling to 5 s). `loop` is not used: a WebSocket
+ * cannot live in a loop's multi handle (see wsconn.c). NULL on failure. */
+struct ws_publisher *ws_publisher_open(struct run *run, struct loop *loop, unsigned channel);
+/* 0 once the payload is queued on an open connection; -1 when it is not
+ * open or too much is still unwritten. */
+int ws_publisher_send(struct ws_publisher *p, const char *payload, size_t len);
+bool ws_publisher_ready(const struct ws_publisher *p);
+void ws_publisher_free(struct ws_publisher *p);
+
+#endif
