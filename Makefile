@@ -2,6 +2,7 @@
 #   make            build bin/pushpull-server (and the client once it exists)
 #   make test       unit + integration tests; last line "N passed, N failed"
 #   make test SANITIZE=address,undefined   the same under ASan+UBSan
+#   make bench      server + client: the four transports compared, results/
 #   make bench-server   /poll req/s against nginx's static answer (wrk)
 
 VERSION := 0.1.0
@@ -50,7 +51,7 @@ SERVER_OBJ := $(SERVER_SRC:%.c=$(OUT)/%.o)
 CLIENT_OBJ := $(CLIENT_SRC:%.c=$(OUT)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
 
-.PHONY: all deps test test-unit test-integration bench-server clean
+.PHONY: all deps test bench bench-server clean
 PROGRAMS := $(BIN)/pushpull-server $(if $(wildcard client/main.c),$(BIN)/pushpull-client)
 all: $(PROGRAMS)
 
@@ -100,6 +101,9 @@ $(OUT)/tests/%: tests/unit/%.c tests/unit/unit.h $(TEST_LIBS) | deps
 test: all $(UNIT_BIN)
 	$(Q)PUSHPULL_BIN=$(CURDIR)/$(BIN) PUSHPULL_UNIT=$(CURDIR)/$(OUT)/tests \
 	  SANITIZE='$(SANITIZE)' tests/run.sh
+
+bench: all
+	$(Q)PUSHPULL_BIN=$(CURDIR)/$(BIN) scripts/bench.sh
 
 bench-server: all
 	$(Q)scripts/install-deps.sh --bench && PUSHPULL_BIN=$(CURDIR)/$(BIN) scripts/bench-server.sh
