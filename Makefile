@@ -4,6 +4,7 @@
 #   make test SANITIZE=address,undefined   the same under ASan+UBSan
 #   make bench      server + client: the four transports compared, results/
 #   make bench-server   /poll req/s against nginx's static answer (wrk)
+#   make bench-client   client poll rate against wrk; client vs server CPU/msg
 
 VERSION := 0.1.0
 CC      ?= cc
@@ -51,7 +52,7 @@ SERVER_OBJ := $(SERVER_SRC:%.c=$(OUT)/%.o)
 CLIENT_OBJ := $(CLIENT_SRC:%.c=$(OUT)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
 
-.PHONY: all deps test bench bench-server clean
+.PHONY: all deps test bench bench-server bench-client clean
 PROGRAMS := $(BIN)/pushpull-server $(if $(wildcard client/main.c),$(BIN)/pushpull-client)
 all: $(PROGRAMS)
 
@@ -107,6 +108,9 @@ bench: all
 
 bench-server: all
 	$(Q)scripts/install-deps.sh --bench && PUSHPULL_BIN=$(CURDIR)/$(BIN) scripts/bench-server.sh
+
+bench-client: all
+	$(Q)scripts/install-deps.sh --bench && PUSHPULL_BIN=$(CURDIR)/$(BIN) scripts/bench-client.sh
 
 clean:
 	rm -rf build bin

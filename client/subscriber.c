@@ -67,6 +67,9 @@ CURL *subscriber_easy(struct subscriber *s, curl_write_callback write, void *ud)
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)(cfg->connect_timeout_us / 1000));
     curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
+    /* An explicit "no proxy" also spares curl reading the proxy variables
+     * from the environment on every request. */
+    curl_easy_setopt(easy, CURLOPT_PROXY, "");
     if (cfg->no_keepalive)
         curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L);
     return easy;

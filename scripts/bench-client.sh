@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# pushpull-client's own speed, measured side by side in one run (figures,
+# not a pass/fail test). Loopback only, bounded in time.
+#  1. Short-poll request rate, back to back (--poll-interval 0), against wrk
+#     with the same connection count on the same server and URL shape.
+#  2. Client CPU per delivered message against the server's, for SSE and
+#     WebSocket at 100 subscribers and 1000 msg/s: the client must not be
+#     the bottleneck of its own measurement.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+: "${PUSHPULL_BIN:=$here/../bin}"
+CONNS=${CONNS:-50}
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-5}
+command -v wrk >/dev/null || { echo "wrk is missing: scripts/install-deps.sh --bench" >&2; exit 1; }
+
+work=$(mktemp -d)
+start_server SRV
+trap 'kill "$SRV_PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+
+field() {  # json-file python-expression-on-run
+    /usr/bin/python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['runs'][0]; print($2)" "$1"
+}
+
+echo "== 1. short-poll request rate: pushpull-client --poll-interval 0 vs wrk -t1 -c$CONNS"
+for i in $(seq 10); do curl -s -o /dev/null -X POST --data-binary "m$i" "$SRV_URL/pub/wrkref"; done
+ours=(); theirs=()
+for r in $(seq "$ROUNDS"); do
+    "$PUSHPULL_BIN/pushpull-client" --url "$SRV_URL" --transport poll --quiet \
+        --subscribers "$CONNS" --connections "$CONNS" --poll-interval 0 --rate 1 \
+        --warmup 1s --duration "${DURATION}s" --drain 0 --json "$work/poll.json" >/dev/null
+    a=$(field "$work/poll.json" "r['cost']['requests'] / r['elapsed_s']")
+    b=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" "$SRV_URL/poll/wrkref?since=10" | awk '/^Requests\/sec:/ {print $2}')
+    printf 'round %d: client %9.0f req/s   wrk %9.0f req/s   ratio %.2f\n' "$r" "$a" "$b" "$(echo "$a / $b" | bc -l)"
+    ours+=("$a"); theirs+=("$b")
+done
+ma=$(printf '%s\n' "${ours[@]}" | median); mb=$(printf '%s\n' "${theirs[@]}" | median)
+printf 'median:  client %9.0f req/s   wrk %9.0f req/s   ratio %.2f (target >= 0.60)\n' \
+    "$ma" "$mb" "$(echo "$ma / $mb" | bc -l)"
+
+echo
+echo "== 2. CPU per delivered message, 100 subscribers, 1000 msg/s, 64 B"
+for t in sse ws; do
+    "$PUSHPULL_BIN/pushpull-client" --url "$SRV_URL" --transport "$t" --quiet \
+        --subscribers 100 --rate 1000 --warmup 1s --duration "${DURATION}s" \
+        --json "$work/$t.json" >/dev/null
+    c=$(field "$work/$t.json" "r['cost']['client_cpu_us_per_delivered']")
+    s=$(field "$work/$t.json" "r['cost']['server_cpu_us_per_delivered']")
+    d=$(field "$work/$t.json" "r['throughput']['delivered_per_s']")
+    lost=$(field "$work/$t.json" "r['delivery']['lost']")
+    printf '%-4s delivered %8.0f/s  lost %s  client %.2f µs/msg  server %.2f µs/msg  client/server %.2f\n' \
+        "$t" "$d" "$lost" "$c" "$s" "$(echo "$c / $s" | bc -l)"
+done
