@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "parse.h"
 #include "publisher.h"
 #include "report.h"
@@ -56,42 +57,9 @@ static const char usage[] =
 
 static volatile sig_atomic_t interrupted;
 
-__attribute__((format(printf, 1, 2), noreturn))
-static void die_usage(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("pushpull-client: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs("\ntry 'pushpull-client --help'\n", stderr);
-    exit(2);
-}
-
 static uint64_t flag_duration(const char *flag, const char *v)
 {
-    uint64_t us;
-    if (units_parse_duration_us(v, &us) != 0)
-        die_usage("%s: '%s' is not a duration (e.g. 500ms, 5s, 2m)", flag, v);
-    return us;
-}
-
-static uint64_t flag_count(const char *flag, const char *v, uint64_t min, uint64_t max)
-{
-    uint64_t n;
-    if (parse_u64(v, max, &n) != 0 || n < min)
-        die_usage("%s: '%s' is out of range or not a whole number", flag, v);
-    return n;
-}
-
-static double flag_rate(const char *flag, const char *v)
-{
-    char *end;
-    errno = 0;
-    double r = strtod(v, &end);
-    if (errno || end == v || *end || !(r > 0) || r > 1e7)
-        die_usage("%s: '%s' is not a rate in (0, 1e7] per second", flag, v);
-    return r;
+    return cli_duration_us(flag, v, 0, 24ull * 3600 * 1000000);
 }
 
 static void parse_transports(struct client_config *cfg, const char *v)
@@ -106,7 +74,7 @@ static void parse_transports(struct client_config *cfg, const char *v)
             if (strcmp(t, transport_names[i]) == 0 || strcmp(t, "all") == 0)
                 cfg->transports[i] = found = true;
         if (!found)
-            die_usage("--transport: '%s' is not poll, longpoll, sse, ws or all", t);
+            cli_usage_error("--transport: '%s' is not poll, longpoll, sse, ws or all", t);
     }
 }
 
@@ -143,28 +111,25 @@ static void parse_args(int argc, char **argv, struct client_config *cfg)
         { "version", no_argument, NULL, O_VERSION },
         { NULL, 0, NULL, 0 },
     };
-    uint64_t size;
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case O_URL:
             if (strncmp(optarg, "http://", 7) != 0 && strncmp(optarg, "https://", 8) != 0)
-                die_usage("--url: '%s' is not an http:// or https:// URL", optarg);
+                cli_usage_error("--url: '%s' is not an http:// or https:// URL", optarg);
             if (strlen(optarg) >= sizeof cfg->url - 64)
-                die_usage("--url: '%s' is too long", optarg);
+                cli_usage_error("--url: '%s' is too long", optarg);
             snprintf(cfg->url, sizeof cfg->url, "%s", optarg);
             while (cfg->url[strlen(cfg->url) - 1] == '/')
                 cfg->url[strlen(cfg->url) - 1] = '\0';
             break;
         case O_TRANSPORT: parse_transports(cfg, optarg); break;
-        case O_SUBS: cfg->subscribers = (unsigned)flag_count("--subscribers", optarg, 1, 1000000); break;
-        case O_CHANNELS: cfg->channels = (unsigned)flag_count("--channels", optarg, 1, 100000); break;
-        case O_RATE: cfg->rate = flag_rate("--rate", optarg); break;
+        case O_SUBS: cfg->subscribers = (unsigned)cli_count("--subscribers", optarg, 1, 1000000); break;
+        case O_CHANNELS: cfg->channels = (unsigned)cli_count("--channels", optarg, 1, 100000); break;
+        case O_RATE: cfg->rate = cli_rate("--rate", optarg, 1e7); break;
         case O_SIZE:
-            if (units_parse_size(optarg, &size) != 0 || size < 1 || size > (64u << 20))
-                die_usage("--size: '%s' is not a size from 1 B to 64 MiB", optarg);
-            cfg->size = size;
+            cfg->size = cli_size("--size", optarg, 1, 64u << 20);
             break;
         case O_DURATION: cfg->duration_us = flag_duration("--duration", optarg); break;
         case O_WARMUP: cfg->warmup_us = flag_duration("--warmup", optarg); break;
@@ -172,9 +137,9 @@ static void parse_args(int argc, char **argv, struct client_config *cfg)
         case O_POLL_INTERVAL: cfg->poll_interval_us = flag_duration("--poll-interval", optarg); break;
         case O_LP_TIMEOUT: cfg->longpoll_timeout_us = flag_duration("--longpoll-timeout", optarg); break;
         case O_CONNECT_TIMEOUT: cfg->connect_timeout_us = flag_duration("--connect-timeout", optarg); break;
-        case O_CONNECT_RATE: cfg->connect_rate = flag_rate("--connect-rate", optarg); break;
+        case O_CONNECT_RATE: cfg->connect_rate = cli_rate("--connect-rate", optarg, 1e7); break;
         case O_CHURN: cfg->churn_us = flag_duration("--churn", optarg); break;
-        case O_CONNECTIONS: cfg->connections = (unsigned)flag_count("--connections", optarg, 1, 1000000); break;
+        case O_CONNECTIONS: cfg->connections = (unsigned)cli_count("--connections", optarg, 1, 1000000); break;
         case O_NO_KEEPALIVE: cfg->no_keepalive = true; break;
         case O_PUBLISH_VIA:
             if (strcmp(optarg, "http") == 0)
@@ -182,39 +147,39 @@ static void parse_args(int argc, char **argv, struct client_config *cfg)
             else if (strcmp(optarg, "ws") == 0)
                 cfg->publish_via = PUB_WS;
             else
-                die_usage("--publish-via: '%s' is not http or ws", optarg);
+                cli_usage_error("--publish-via: '%s' is not http or ws", optarg);
             break;
-        case O_SEED: cfg->seed = flag_count("--seed", optarg, 0, UINT32_MAX); break;
+        case O_SEED: cfg->seed = cli_count("--seed", optarg, 0, UINT32_MAX); break;
         case O_JSON: cfg->json_path = optarg; break;
         case O_CSV: cfg->csv_path = optarg; break;
         case O_QUIET: cfg->quiet = true; break;
         case O_HELP: fputs(usage, stdout); exit(0);
         case O_VERSION: puts("pushpull-client " PUSHPULL_VERSION); exit(0);
         default:
-            die_usage("unknown or incomplete option '%s'", argv[optind - 1]);
+            cli_usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
         }
     }
     if (optind < argc)
-        die_usage("unexpected argument '%s'", argv[optind]);
+        cli_usage_error("unexpected argument '%s'", argv[optind]);
     /* Combinations that cannot measure anything sensible. */
     if (cfg->channels > cfg->subscribers)
-        die_usage("--channels %u is above --subscribers %u: a channel nobody reads",
+        cli_usage_error("--channels %u is above --subscribers %u: a channel nobody reads",
                   cfg->channels, cfg->subscribers);
     if (cfg->duration_us < 100000)
-        die_usage("--duration: at least 100ms");
+        cli_usage_error("--duration: at least 100ms");
     if (cfg->longpoll_timeout_us < 1000000 || cfg->longpoll_timeout_us > 120000000)
-        die_usage("--longpoll-timeout: from 1s to 120s (the server caps it)");
+        cli_usage_error("--longpoll-timeout: from 1s to 120s (the server caps it)");
     if (cfg->connect_timeout_us < 1000)
-        die_usage("--connect-timeout: at least 1ms");
+        cli_usage_error("--connect-timeout: at least 1ms");
     if ((cfg->transports[TR_SSE] || cfg->transports[TR_WS]) && cfg->connections &&
         cfg->connections < cfg->subscribers)
-        die_usage("--connections below --subscribers: SSE and WebSocket hold one "
+        cli_usage_error("--connections below --subscribers: SSE and WebSocket hold one "
                   "connection each");
     double total = (double)(cfg->warmup_us + cfg->duration_us) / 1e6 * cfg->rate;
     if (total > 5e7)
-        die_usage("--rate x (--warmup + --duration) is over 50 million messages");
+        cli_usage_error("--rate x (--warmup + --duration) is over 50 million messages");
     if (total < 1)
-        die_usage("--rate x (--warmup + --duration) publishes no message");
+        cli_usage_error("--rate x (--warmup + --duration) publishes no message");
 }
 
 /* ---- one run ---------------------------------------------------------- */
@@ -545,6 +510,7 @@ int main(int argc, char **argv)
         .connect_timeout_us = 5000000,
         .seed = 1,
     };
+    cli_init("pushpull-client");
     parse_args(argc, argv, &cfg);
     srandom((unsigned)cfg.seed);
     char tag[32];

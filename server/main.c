@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 
 #include "bus.h"
+#include "cli.h"
 #include "clock.h"
 #include "http.h"
 #include "parse.h"
@@ -44,41 +45,6 @@ static const char usage[] =
     "\n"
     "DUR: 500ms, 15s, 2m (a bare number is seconds). SIZE: 512, 64KiB, 1MiB.\n";
 
-static void die_usage(const char *flag, const char *value, const char *want)
-{
-    fprintf(stderr, "pushpull-server: %s: '%s' %s\n"
-            "try 'pushpull-server --help'\n", flag, value, want);
-    exit(2);
-}
-
-static uint64_t flag_count(const char *flag, const char *v, uint64_t min, uint64_t max)
-{
-    uint64_t n;
-    if (parse_u64(v, max, &n) != 0 || n < min) {
-        char want[96];
-        snprintf(want, sizeof want, "is not a whole number from %llu to %llu",
-                 (unsigned long long)min, (unsigned long long)max);
-        die_usage(flag, v, want);
-    }
-    return n;
-}
-
-static uint64_t flag_size(const char *flag, const char *v, uint64_t min, uint64_t max)
-{
-    uint64_t n;
-    if (units_parse_size(v, &n) != 0 || n < min || n > max)
-        die_usage(flag, v, "is not a size in range (e.g. 512, 64KiB, 1MiB)");
-    return n;
-}
-
-static uint64_t flag_duration(const char *flag, const char *v, uint64_t min_us, uint64_t max_us)
-{
-    uint64_t us;
-    if (units_parse_duration_us(v, &us) != 0 || us < min_us || us > max_us)
-        die_usage(flag, v, "is not a duration in range (e.g. 500ms, 15s, 2m)");
-    return us;
-}
-
 enum { O_PORT = 256, O_BIND, O_HISTORY, O_MAX_MESSAGE, O_MAX_CONNECTIONS, O_MAX_QUEUE,
        O_MAX_CHANNELS, O_CONN_MEMORY, O_HEARTBEAT, O_LP_TIMEOUT, O_LP_MAX, O_IDLE, O_QUIET,
        O_HELP, O_VERSION };
@@ -108,51 +74,45 @@ static void parse_args(int argc, char **argv, struct server_config *cfg)
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case O_PORT: cfg->port = (unsigned)flag_count("--port", optarg, 0, 65535); break;
+        case O_PORT: cfg->port = (unsigned)cli_count("--port", optarg, 0, 65535); break;
         case O_BIND:
             if (strlen(optarg) >= sizeof cfg->bind)
-                die_usage("--bind", optarg, "is too long for an address");
+                cli_usage_error("--bind: '%s' is too long for an address", optarg);
             strcpy(cfg->bind, optarg);
             break;
-        case O_HISTORY: cfg->history = flag_count("--history", optarg, 1, 1u << 24); break;
+        case O_HISTORY: cfg->history = cli_count("--history", optarg, 1, 1u << 24); break;
         case O_MAX_MESSAGE:
-            cfg->max_message = flag_size("--max-message", optarg, 1, 64u << 20);
+            cfg->max_message = cli_size("--max-message", optarg, 1, 64u << 20);
             break;
         case O_MAX_CONNECTIONS:
-            cfg->max_connections = flag_count("--max-connections", optarg, 1, 1000000);
+            cfg->max_connections = cli_count("--max-connections", optarg, 1, 1000000);
             break;
-        case O_MAX_QUEUE: cfg->max_queue = flag_size("--max-queue", optarg, 1024, 1ull << 30); break;
+        case O_MAX_QUEUE: cfg->max_queue = cli_size("--max-queue", optarg, 1024, 1ull << 30); break;
         case O_MAX_CHANNELS:
-            cfg->max_channels = flag_count("--max-channels", optarg, 1, 1u << 24);
+            cfg->max_channels = cli_count("--max-channels", optarg, 1, 1u << 24);
             break;
         case O_CONN_MEMORY:
-            cfg->connection_memory = flag_size("--connection-memory", optarg, 4096, 1u << 20);
+            cfg->connection_memory = cli_size("--connection-memory", optarg, 4096, 1u << 20);
             break;
         case O_HEARTBEAT:
-            cfg->heartbeat_us = flag_duration("--heartbeat", optarg, 10000, hour);
+            cfg->heartbeat_us = cli_duration_us("--heartbeat", optarg, 10000, hour);
             break;
         case O_LP_TIMEOUT:
-            cfg->longpoll_timeout_us = flag_duration("--longpoll-timeout", optarg, 0, hour);
+            cfg->longpoll_timeout_us = cli_duration_us("--longpoll-timeout", optarg, 0, hour);
             break;
-        case O_LP_MAX: cfg->longpoll_max_us = flag_duration("--longpoll-max", optarg, 0, hour); break;
-        case O_IDLE: cfg->idle_timeout_us = flag_duration("--idle-timeout", optarg, 1000000, hour); break;
+        case O_LP_MAX: cfg->longpoll_max_us = cli_duration_us("--longpoll-max", optarg, 0, hour); break;
+        case O_IDLE: cfg->idle_timeout_us = cli_duration_us("--idle-timeout", optarg, 1000000, hour); break;
         case O_QUIET: cfg->quiet = true; break;
         case O_HELP: fputs(usage, stdout); exit(0);
         case O_VERSION: puts("pushpull-server " PUSHPULL_VERSION); exit(0);
         default:
-            fprintf(stderr, "pushpull-server: unknown or incomplete option '%s'\n"
-                    "try 'pushpull-server --help'\n", argv[optind - 1]);
-            exit(2);
+            cli_usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "pushpull-server: unexpected argument '%s'\n", argv[optind]);
-        exit(2);
-    }
-    if (cfg->longpoll_timeout_us > cfg->longpoll_max_us) {
-        fprintf(stderr, "pushpull-server: --longpoll-timeout is above --longpoll-max\n");
-        exit(2);
-    }
+    if (optind < argc)
+        cli_usage_error("unexpected argument '%s'", argv[optind]);
+    if (cfg->longpoll_timeout_us > cfg->longpoll_max_us)
+        cli_usage_error("--longpoll-timeout is above --longpoll-max");
 }
 
 /* Many subscribers need many fds: take the hard limit. */
@@ -233,6 +193,7 @@ int main(int argc, char **argv)
             .idle_timeout_us = 60000000,
         },
     };
+    cli_init("pushpull-server");
     parse_args(argc, argv, &srv.cfg);
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit(&srv.cfg);
