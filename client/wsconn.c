@@ -1,7 +1,8 @@
 /* Client WebSocket: libcurl connects, the upgrade is done by hand, wslay
  * frames. Every libevent handler is an "entry": it holds the connection
  * (depth) so that a callback may call wsconn_free, which then only marks it
- * dead; the outermost entry frees it on the way out. */
+ * dead; the outermost entry frees it on the way out. One thread only: the
+ * connections of a base share one multi handle (below). */
 #include "wsconn.h"
 
 #include <curl/curl.h>
@@ -23,6 +24,7 @@
 #define WSCONN_CLOSE_GRACE_US 1000000
 #define WSCONN_DEFAULT_TIMEOUT_US 300000000u
 #define WSCONN_FRAME_HEADER_MAX 14    /* 2 + 8 (length) + 4 (mask) */
+#define WSCONN_MAXAGE_S (7L * 24 * 3600)
 
 /* ---- the connector ------------------------------------------------------
  * A CONNECT_ONLY connection lives only while its easy handle stays in the
@@ -656,22 +658,30 @@ static int build_request(struct wsconn *c, const char *url)
 static int start_connect(struct wsconn *c, const char *url, uint64_t timeout_us)
 {
     c->k = connector_get(c->base);
-    c->easy = curl_easy_init();
     c->timer = evtimer_new(c->base, on_timer, c);
-    if (!c->k || !c->easy || !c->timer)
-        return -1;
-    curl_easy_setopt(c->easy, CURLOPT_URL, url);
-    curl_easy_setopt(c->easy, CURLOPT_CONNECT_ONLY, 1L);
-    curl_easy_setopt(c->easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c->easy, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(c->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout_us / 1000));
-    curl_easy_setopt(c->easy, CURLOPT_PRIVATE, c);
-    arm_timer(c, timeout_us);
-    if (curl_multi_add_handle(c->k->multi, c->easy) != CURLM_OK) {
-        curl_easy_cleanup(c->easy);   /* never added: release() must not remove it */
-        c->easy = NULL;
+    CURL *easy = curl_easy_init();
+    if (!c->k || !c->timer || !easy) {
+        if (easy)
+            curl_easy_cleanup(easy);
         return -1;
     }
+    curl_easy_setopt(easy, CURLOPT_URL, url);
+    curl_easy_setopt(easy, CURLOPT_CONNECT_ONLY, 1L);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout_us / 1000));
+    /* libcurl closes cached connections idle for longer than this (118 s
+     * by default) when a later transfer looks for one to reuse. 7.88 does
+     * not look for CONNECT_ONLY transfers, but a WebSocket's idle time
+     * (no bytes for it inside libcurl) must never matter. */
+    curl_easy_setopt(easy, CURLOPT_MAXAGE_CONN, WSCONN_MAXAGE_S);
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, c);
+    if (curl_multi_add_handle(c->k->multi, easy) != CURLM_OK) {
+        curl_easy_cleanup(easy);
+        return -1;
+    }
+    c->easy = easy;                   /* from here on, release() removes it */
+    arm_timer(c, timeout_us);
     return 0;
 }
 
