@@ -1,5 +1,5 @@
 # pushpull — build, test and benchmark entry points.
-#   make            build bin/pushpull-server (and the client once it exists)
+#   make            build bin/pushpull-server, bin/pushpull-client, bin/pushpull-relay
 #   make test       unit + integration tests; last line "N passed, N failed"
 #   make test SANITIZE=address,undefined   the same under ASan+UBSan
 #   make bench      server + client: the four transports compared, results/
@@ -17,6 +17,7 @@ export PKG_CONFIG_PATH := $(if $(PKG_CONFIG_PATH),$(PKG_CONFIG_PATH):)$(CURDIR)/
 
 SERVER_PKGS := libmicrohttpd libevent jansson openssl wslay
 CLIENT_PKGS := libcurl libevent jansson openssl wslay
+RELAY_PKGS  := libevent
 ALL_PKGS    := $(sort $(SERVER_PKGS) $(CLIENT_PKGS))
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -45,15 +46,18 @@ quiet = @printf '  %-6s %s\n' $(1) $(2);
 COMMON_SRC := $(wildcard common/*.c)
 SERVER_SRC := $(wildcard server/*.c)
 CLIENT_SRC := $(wildcard client/*.c)
+RELAY_SRC  := $(wildcard relay/*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(OUT)/%.o)
 SERVER_OBJ := $(SERVER_SRC:%.c=$(OUT)/%.o)
 CLIENT_OBJ := $(CLIENT_SRC:%.c=$(OUT)/%.o)
+RELAY_OBJ  := $(RELAY_SRC:%.c=$(OUT)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
 
 .PHONY: all deps test bench bench-server bench-client clean
-PROGRAMS := $(BIN)/pushpull-server $(if $(wildcard client/main.c),$(BIN)/pushpull-client)
+PROGRAMS := $(BIN)/pushpull-server $(BIN)/pushpull-client \
+            $(BIN)/pushpull-relay
 all: $(PROGRAMS)
 
 # Install missing packages when root; otherwise name the apt-get line.
@@ -92,10 +96,22 @@ $(BIN)/pushpull-client: $(OUT)/client/main.o $(OUT)/libclient.a $(OUT)/libcommon
 $(BIN)/pushpull-server: $(OUT)/server/main.o $(OUT)/libserver.a $(OUT)/libcommon.a
 	$(call quiet,LD,$@)mkdir -p $(@D) && $(CC) $(ALL_LDFLAGS) $^ $(call pkg_libs,$(SERVER_PKGS)) -o $@
 
-TEST_LIBS := $(OUT)/libserver.a $(OUT)/libclient.a $(OUT)/libcommon.a
+# The delay relay stands in for netem on kernels without it (network profiles).
+$(OUT)/relay/%.o: relay/%.c | deps
+	$(call quiet,CC,$<)mkdir -p $(@D) && $(CC) $(ALL_CFLAGS) $(call pkg_cflags,$(RELAY_PKGS)) -c $< -o $@
+
+RELAY_LIB_OBJ := $(filter-out $(OUT)/relay/relay.o,$(RELAY_OBJ))
+
+$(OUT)/librelay.a: $(RELAY_LIB_OBJ)
+	$(call quiet,AR,$@)rm -f $@ && ar rcs $@ $^
+
+$(BIN)/pushpull-relay: $(OUT)/relay/relay.o $(OUT)/librelay.a $(OUT)/libcommon.a
+	$(call quiet,LD,$@)mkdir -p $(@D) && $(CC) $(ALL_LDFLAGS) $^ $(call pkg_libs,$(RELAY_PKGS)) -o $@
+
+TEST_LIBS := $(OUT)/libserver.a $(OUT)/libclient.a $(OUT)/librelay.a $(OUT)/libcommon.a
 
 $(OUT)/tests/%: tests/unit/%.c tests/unit/unit.h $(TEST_LIBS) | deps
-	$(call quiet,CC,$<)mkdir -p $(@D) && $(CC) $(ALL_CFLAGS) -Iserver -Iclient -Itests/unit \
+	$(call quiet,CC,$<)mkdir -p $(@D) && $(CC) $(ALL_CFLAGS) -Iserver -Iclient -Irelay -Itests/unit \
 	  $(call pkg_cflags,$(ALL_PKGS)) $< $(TEST_LIBS) \
 	  $(ALL_LDFLAGS) $(call pkg_libs,$(ALL_PKGS)) -lm -o $@
 
