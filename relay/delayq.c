@@ -75,6 +75,12 @@ static uint64_t release_at(const struct delayq *q, uint64_t done_ns)
     return (done_ns + 999) / 1000 + q->delay_us;
 }
 
+void delayq_hold_until(struct delayq *q, uint64_t at_us)
+{
+    if (q->link_free_ns < at_us * 1000)
+        q->link_free_ns = at_us * 1000;
+}
+
 int delayq_push(struct delayq *q, const void *data, size_t len, uint64_t now_us)
 {
     const unsigned char *p = data;

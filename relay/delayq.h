@@ -29,6 +29,12 @@ void delayq_free(struct delayq *q);
  * then unchanged). */
 int delayq_push(struct delayq *q, const void *data, size_t len, uint64_t now_us);
 
+/* Nothing crosses the link before at_us: a new connection's first bytes
+ * wait for the TCP handshake the relay does not forward (the kernel
+ * accepts at once, so without this a connection would cost one RTT less
+ * than on the link it emulates). */
+void delayq_hold_until(struct delayq *q, uint64_t at_us);
+
 /* The sender has finished (EOF or error) at now_us: delayq_ended turns true
  * once the queued bytes are gone and the end has crossed the link too. */
 void delayq_push_end(struct delayq *q, uint64_t now_us);

@@ -498,6 +498,8 @@ static void conn_open(struct relay *r, evutil_socket_t cfd)
         conn_abort(c);
         return;
     }
+    /* SYN and SYN-ACK take one round trip before a client can send. */
+    delayq_hold_until(c->flow[CLIENT].q, clock_mono_us() + 2 * r->cfg.delay_us);
     event_add(c->side[CLIENT].rd, NULL);
     if (connect(tfd, ta, (socklen_t)r->cfg.target_len) == 0) {
         c->connected = true;

@@ -219,6 +219,24 @@ static void test_parse_rate_prefixes(void)
     CHECK_EQ_U(v, 12750000);
 }
 
-UNIT_MAIN(test_delay_never_early, test_order_no_merge, test_partial_consume, test_memory,
+/* A new connection's first bytes wait for the emulated TCP handshake; later
+ * bytes, read after it, only for the delay. */
+static void test_hold_until_handshake(void)
+{
+    struct delayq *q = delayq_new(40000, 0);
+    delayq_hold_until(q, 1000 + 80000);           /* accepted at 1000, RTT 80 ms */
+    CHECK_EQ_U(delayq_push(q, "GET", 3, 1000), 0);
+    CHECK_EQ_U(next_at(q), 1000 + 80000 + 40000);  /* three one-way delays */
+    char buf[8];
+    CHECK_EQ_U(due_str(q, 121000, buf, sizeof buf), 3);
+    delayq_consume(q, 3);
+    CHECK_EQ_U(delayq_push(q, "x", 1, 200000), 0);
+    CHECK_EQ_U(next_at(q), 240000);
+    delayq_hold_until(q, 0);                        /* never moves the link back */
+    CHECK_EQ_U(next_at(q), 240000);
+    delayq_free(q);
+}
+
+UNIT_MAIN(test_hold_until_handshake, test_delay_never_early, test_order_no_merge, test_partial_consume, test_memory,
           test_due_max_entries, test_end, test_rate_pacing, test_rate_rounds_up,
           test_rate_slices, test_parse_rate, test_parse_rate_prefixes)
