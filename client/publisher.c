@@ -121,13 +121,12 @@ static void publish_http(struct publisher *p, uint64_t k, const char *payload, s
         p->run->publish_errors++;
         return;
     }
-    char url[640];
-    run_channel_name(p->run, (unsigned)(k % p->run->cfg->channels), url, sizeof url);
-    char full[768];
-    snprintf(full, sizeof full, "%s/pub/%s", p->run->cfg->url, url);
+    char channel[64], url[640];
+    run_channel_name(p->run, (unsigned)(k % p->run->cfg->channels), channel, sizeof channel);
+    snprintf(url, sizeof url, "%s/pub/%s", p->run->cfg->publish_url, channel);
     memcpy(r->body, payload, len);
     r->k = k;
-    curl_easy_setopt(r->x.easy, CURLOPT_URL, full);
+    curl_easy_setopt(r->x.easy, CURLOPT_URL, url);
     curl_easy_setopt(r->x.easy, CURLOPT_POSTFIELDS, r->body);
     curl_easy_setopt(r->x.easy, CURLOPT_POSTFIELDSIZE, (long)len);
     if (loop_add(p->loop, &r->x) != 0) {

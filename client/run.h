@@ -16,6 +16,7 @@ enum publish_via { PUB_HTTP, PUB_WS };
 
 struct client_config {
     char url[512];                    /* http://host:port, no trailing slash */
+    char publish_url[512];            /* the publisher's (and /stats'); default: url */
     bool transports[TR_COUNT];        /* which to run, in enum order */
     unsigned subscribers;
     unsigned channels;

@@ -58,7 +58,7 @@ static int ws_publisher_connect(struct ws_publisher *p)
     char url[640], channel[64];
     run_channel_name(p->run, p->channel, channel, sizeof channel);
     /* No since: a publisher wants none of the channel's history. */
-    snprintf(url, sizeof url, "%s/ws/%s", p->run->cfg->url, channel);
+    snprintf(url, sizeof url, "%s/ws/%s", p->run->cfg->publish_url, channel);
     p->conn = wsconn_open(p->run->base, url, p->run->cfg->connect_timeout_us,
                           &ws_publish_callbacks, p, NULL);
     return p->conn ? 0 : -1;

@@ -6,10 +6,11 @@ set -eu
 # build: compiler, pkg-config and the libraries the Makefile asks pkg-config for
 BUILD="build-essential pkg-config libmicrohttpd-dev libevent-dev libwslay-dev
 libjansson-dev libssl-dev libcurl4-openssl-dev"
-# tests: independent clients (curl CLI, python3-websockets), procps for ps
-TEST="curl python3 python3-websockets procps"
-# bench: wrk (reference load), nginx-light (reference server), gnuplot (charts)
-BENCH="wrk nginx-light gnuplot-nox bc"
+# tests: independent clients (curl CLI, python3-websockets), procps for ps,
+# gnuplot (the report generator's test draws its charts)
+TEST="curl python3 python3-websockets procps gnuplot-nox"
+# bench: wrk (reference load), nginx-light (reference server), bc
+BENCH="wrk nginx-light bc"
 
 want="$BUILD $TEST"
 case "${1:-}" in
