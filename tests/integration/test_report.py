@@ -1,0 +1,313 @@
+"""scripts/report.py on the committed fixture tests/fixtures/results-small/
+(made by tests/fixtures/make_fixture.py): the report's tables, model
+ratios and flags, the failed run, the generated sentences, the charts (valid
+SVG), plain-text alignment, re-rendering, and clear errors for a corrupt
+folder. No server needed."""
+
+import filecmp
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import unicodedata
+import xml.etree.ElementTree as ET
+
+from harness import Tap, check, check_eq
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPORT = os.path.join(ROOT, "scripts", "report.py")
+FIXTURE = os.path.join(ROOT, "tests", "fixtures", "results-small")
+MAKE_FIXTURE = os.path.join(ROOT, "tests", "fixtures", "make_fixture.py")
+PY = "/usr/bin/python3"
+
+_tmp = tempfile.mkdtemp(prefix="pp-report-")
+state = {}
+
+
+HAVE_GNUPLOT = shutil.which("gnuplot") is not None
+
+
+def run_report(folder, env=None):
+    p = subprocess.run([PY, REPORT, folder], capture_output=True, timeout=60, env=env)
+    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+
+
+def fixture_copy(name):
+    d = os.path.join(_tmp, name)
+    shutil.copytree(FIXTURE, d)
+    return d
+
+
+def fixture_runs():
+    with open(os.path.join(FIXTURE, "runs.jsonl"), encoding="utf-8") as f:
+        return {r["n"]: r for r in (json.loads(l) for l in f if l.strip())}
+
+
+def sig3(x):
+    """3 significant digits, the report's format for the values used here."""
+    e = len(str(int(abs(x)))) if abs(x) >= 1 else 0
+    return "%.*f" % (max(0, 3 - e), x) if abs(x) < 100 else str(int(round(x)))
+
+
+def section(text, title):
+    """The body of the '## title' section (up to the next '## ')."""
+    m = re.search(r"^## %s[^\n]*\n(.*?)(?=^## |\Z)" % re.escape(title), text, re.M | re.S)
+    check(m is not None, "no '## %s' section; headings: %s" % (title, re.findall(r"^##+ .*$", text, re.M)))
+    return m.group(1)
+
+
+def table_row(text, first_cells):
+    """Lines of markdown tables whose first cells are first_cells."""
+    out = []
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and cells[:len(first_cells)] == first_cells:
+            out.append(line)
+    return out
+
+
+def width(s):
+    return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in s
+               if not unicodedata.combining(c))
+
+
+# ------------------------------------------------------------------ tests
+
+def t_render_fixture():
+    d = fixture_copy("fx")
+    rc, out, err = run_report(d)
+    check_eq(rc, 0, "report.py exit status (stderr: %s)" % err.strip())
+    if HAVE_GNUPLOT:
+        check("chart not drawn" not in err, "a chart was not drawn: %s" % err.strip())
+    path = os.path.join(d, "report.md")
+    check(os.path.exists(path), "no report.md in %s" % d)
+    with open(path, encoding="utf-8") as f:
+        state["md"] = f.read()
+    state["dir"] = d
+
+
+def md():
+    check("md" in state, "the fixture report was not rendered (see the first test)")
+    return state["md"]
+
+
+def t_header():
+    text = md()
+    for want in ("# pushpull results: small", "Test fixture: the four transports", "abc1234",
+                 "AMD EPYC (fixture)", "2026-11-25T08:15:00Z", "16 client runs, 1 failed",
+                 "no netem qdisc in this kernel"):
+        check(want in text, "header lacks %r" % want)
+    prof = table_row(text, ["wan", "80"])
+    check(prof and "relay" in prof[0], "profiles table has no 'wan | 80 | ... | relay' row: %r" % prof)
+    check(table_row(text, ["loopback", "0"]) and "none" in table_row(text, ["loopback", "0"])[0],
+          "profiles table has no loopback row with method none")
+
+
+def t_failed_run_listed():
+    text = md()
+    reason = "8 of 10 subscribers could not connect within the connect timeout (5 s)"
+    head = text.split("## How to read")[0]
+    check(reason in head, "the failed run's reason is not in the header")
+    check(re.search(r"run 16 \(WebSocket", head), "the failed run is not named as run 16 (WebSocket)")
+    rows = table_row(text, ["16", "profiles", "WebSocket"])
+    check(rows and "FAILED: " + reason in rows[0], "every-run table hides the failure: %r" % rows)
+
+
+def t_headline_table():
+    body = section(md(), "Headline")
+    for col in ("p50 ms", "p99 ms", "mean ms", "model ms", "mean/model", "deliv/s", "req/msg", "model req/msg",
+                "B/msg", "srv µs/msg", "cli µs/msg", "lost", "dup", "reconn"):
+        check("| %s " % col in body or " %s |" % col in body, "headline table lacks column %r" % col)
+    for label in ("short poll", "long poll", "SSE", "WebSocket"):
+        check_eq(len(table_row(body, [label])), 2, "headline rows of %s (one per subscriber count)" % label)
+    check("### 10 subscribers" in body and "### 100 subscribers" in body,
+          "headline has no table per subscriber count")
+    # The short poll at 100 subscribers: the exact req/msg of the fixture and the model's 1/(P·r) = 1.
+    runs = fixture_runs()
+    r5 = runs[5]["result"]
+    rows = table_row(body.split("### 100 subscribers")[1], ["short poll"])
+    cells = [c.strip() for c in rows[0].strip().strip("|").split("|")]
+    check_eq(cells[7], "1.03", "short poll req/msg (100 subscribers)")
+    check_eq(cells[8], "1.00", "short poll model req/msg (1/(P·r) = 1/(0.1 s × 10/s))")
+    check_eq(cells[1], sig3(r5["latency_us"]["p50"] / 1000), "short poll p50 ms")
+
+
+def t_flags():
+    text = md()
+    bad = table_row(text, ["6", "main", "long poll"])
+    check(bad and "⚠ off by" in bad[0], "run 6 (mean 2.5× the model) is not flagged: %r" % bad)
+    good = table_row(text, ["3", "main", "SSE"])
+    check(good and "⚠" not in good[0], "run 3 (within 25%% of the model) is flagged: %r" % good)
+    m = re.search(r"\|\s*1\.(\d\d)\s*\|", good[0])
+    check(m, "run 3 has no plain ratio 1.xx: %r" % good[0])
+    head = section(text, "Headline").split("### 100 subscribers")[1]
+    lp = table_row(head, ["long poll"])
+    check(lp and "⚠ off by" in lp[0], "headline long-poll row (100 subscribers) is not flagged: %r" % lp)
+    dis = text.split("### Where the model and the measurement disagree")[1].split("\n## ")[0]
+    items = [l for l in dis.splitlines() if l.startswith("- ⚠ ")]
+    check(any("run 6 " in l and "Likely:" in l for l in items), "run 6 missing from the disagreements: %r" % items)
+    check(any("run 9 " in l for l in items), "run 9 (10 ms polls over 80 ms RTT) missing: %r" % items)
+    check(not any("run 3 " in l for l in items), "run 3 listed as a disagreement")
+    flagged_rows = [l for l in text.split("## Every run")[1].splitlines() if "⚠" in l]
+    check_eq(len(items), sum(l.count("⚠") for l in flagged_rows),
+             "one disagreement line per ⚠ in the every-run table")
+
+
+def t_model_stated():
+    text = md()
+    runs = fixture_runs()
+    s = min(r["result"]["latency_us"]["p50"] for r in runs.values()
+            if r["status"] == "ok" and r["params"]["transport"] in ("sse", "ws") and r["profile"]["rtt_ms"] == 0)
+    body = section(text, "Model against measurement")
+    check("s = %s ms" % sig3(s / 1000) in body, "service time s = %s ms not stated" % sig3(s / 1000))
+    for formula in ("P/2 + d + s", "1/(P·r)", "1/max(1, r·(2d+s))", "d = RTT/2"):
+        check(formula in body, "model formula %r not stated" % formula)
+
+
+def t_which_when():
+    text = section(md(), "Which transport when")
+    sentences = [s for s in re.split(r"(?<=\.) (?=[A-Z])", text.strip()) if s]
+    check(3 <= len(sentences) <= 6, "want 3-6 sentences, got %d: %r" % (len(sentences), sentences))
+    runs = fixture_runs()
+    p50_poll = sig3(runs[5]["result"]["latency_us"]["p50"] / 1000)
+    p50_sse = sig3(runs[7]["result"]["latency_us"]["p50"] / 1000)
+    first = sentences[0]
+    for want in ("100 subscribers", "1.03 requests per delivered message", p50_poll + " ms", p50_sse + " ms"):
+        check(want in first, "first sentence lacks %r: %r" % (want, first))
+    conns = runs[13]["result"]["cost"]["connections_opened"]
+    check("opened %d connections" % conns in text, "no pooling sentence with %d connections" % conns)
+    lowest = min((r["result"]["latency_us"]["p99"], r["params"]["transport"]) for n, r in runs.items()
+                 if r["section"] == "main" and r["params"]["subscribers"] == 100)
+    label = {"poll": "short poll", "longpoll": "long poll", "sse": "SSE", "ws": "WebSocket"}[lowest[1]]
+    check("%s had the lowest p99 latency (%s ms)" % (label, sig3(lowest[0] / 1000)) in text,
+          "lowest-p99 sentence does not name %s at %s ms" % (label, sig3(lowest[0] / 1000)))
+
+
+def t_charts_valid_svg():
+    text = md()
+    d = state["dir"]
+    refs = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    check(len(refs) >= 4, "want at least 4 charts (CDF x2, subscribers, poll interval, pooling), got %r" % refs)
+    for ref in refs:
+        check(ref.endswith(".svg") and "/" not in ref, "chart reference %r is not a local .svg" % ref)
+        path = os.path.join(d, ref)
+        check(os.path.exists(path), "referenced chart %s missing" % ref)
+        root = ET.parse(path).getroot()
+        check_eq(root.tag.split("}")[-1], "svg", "%s root element" % ref)
+        body = open(path, encoding="utf-8").read()
+        check("<path" in body or "<polyline" in body, "%s draws nothing" % ref)
+    for want in ("chart-cdf-loopback.svg", "chart-cdf-wan.svg", "chart-subscribers.svg",
+                 "chart-poll-interval.svg", "chart-pooling.svg"):
+        check(want in refs, "no %s in the report" % want)
+    check("No chart: no two successful runs in this folder differ only in message rate." in text,
+          "the rate chart (no data in the fixture) is not explained by a sentence")
+    cdf = open(os.path.join(d, "chart-cdf-loopback.svg"), encoding="utf-8").read()
+    for label in ("short poll (run 5)", "long poll (run 6)", "SSE (run 7)", "WebSocket (run 8)"):
+        check(label in cdf, "CDF legend lacks %r" % label)
+
+
+def t_without_gnuplot():
+    d = fixture_copy("nognuplot")
+    rc, out, err = run_report(d, env=dict(os.environ, PATH="/nonexistent"))
+    check_eq(rc, 0, "exit status without gnuplot (stderr: %s)" % err.strip())
+    with open(os.path.join(d, "report.md"), encoding="utf-8") as f:
+        text = f.read()
+    check("chart not drawn: gnuplot is not installed" in text, "the report does not say why charts are missing")
+    check(not re.findall(r"!\[[^\]]*\]\(", text), "the report references charts that were not drawn")
+    check(not [n for n in os.listdir(d) if n.endswith(".svg")], "SVG files written without gnuplot")
+    check("| short poll |" in text and "1.03 requests per delivered message" in text,
+          "tables and sentences missing without gnuplot")
+
+
+def t_plain_text_tables():
+    """Every table's lines have one width, so the source reads as plain text."""
+    block = []
+    for line in md().splitlines() + [""]:
+        if line.startswith("|"):
+            block.append(line)
+            continue
+        if block:
+            widths = {width(l) for l in block}
+            check(len(widths) == 1, "table lines of different widths %s:\n%s" % (sorted(widths), "\n".join(block[:4])))
+            block = []
+
+
+def t_rerender_same():
+    d = state["dir"]
+    rc, _, err = run_report(d)
+    check_eq(rc, 0, "second render exit status (%s)" % err.strip())
+    with open(os.path.join(d, "report.md"), encoding="utf-8") as f:
+        check(f.read() == md(), "report.md differs when rendered again from the same folder")
+
+
+def t_corrupt_line():
+    d = fixture_copy("corrupt")
+    path = os.path.join(d, "runs.jsonl")
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().splitlines(True)
+    lines[2] = lines[2][:40] + "\n"
+    with open(path, "w", encoding="utf-8") as f:
+        f.writelines(lines)
+    rc, out, err = run_report(d)
+    check_eq(rc, 2, "exit status for a corrupt runs.jsonl (stderr: %s)" % err.strip())
+    check("runs.jsonl line 3" in err and "not valid JSON" in err, "message does not name the line: %r" % err)
+    check(len(err.strip().splitlines()) == 1, "want a one-line message, got %r" % err)
+    check(not os.path.exists(os.path.join(d, "report.md")), "a report was written from a corrupt folder")
+
+
+def t_bad_folders():
+    d = os.path.join(_tmp, "empty")
+    os.mkdir(d)
+    rc, _, err = run_report(d)
+    check_eq(rc, 2, "exit status without runs.jsonl")
+    check("runs.jsonl: missing" in err, "message for a missing runs.jsonl: %r" % err)
+    d2 = fixture_copy("badrun")
+    with open(os.path.join(d2, "runs.jsonl"), "a", encoding="utf-8") as f:
+        f.write('{"n": 17, "params": {"transport": "carrier-pigeon"}, "status": "ok", "result": {}}\n')
+    rc, _, err = run_report(d2)
+    check_eq(rc, 2, "exit status for an unknown transport")
+    check("line 17" in err and "carrier-pigeon" in err, "message for an unknown transport: %r" % err)
+    rc, _, err = run_report(os.path.join(_tmp, "no-such-dir"))
+    check_eq(rc, 2, "exit status for a missing folder")
+
+
+def t_fixture_up_to_date():
+    d = os.path.join(_tmp, "regen")
+    p = subprocess.run([PY, MAKE_FIXTURE, d], capture_output=True, timeout=60)
+    check_eq(p.returncode, 0, "make_fixture.py exit status (%s)" % p.stderr.decode()[-500:])
+    for name in ("manifest.json", "runs.jsonl", "server-stats.json"):
+        check(filecmp.cmp(os.path.join(d, name), os.path.join(FIXTURE, name), shallow=False),
+              "tests/fixtures/results-small/%s differs from what make_fixture.py writes: re-run it" % name)
+
+
+def main():
+    tap = Tap(__file__, watchdog_s=120)
+    try:
+        tap.run("report: renders the fixture folder (exit 0, report.md, every chart drawn)", t_render_fixture)
+        tap.run("report: header has scenario, machine, versions, runs/failed, profile methods and why", t_header)
+        tap.run("report: the failed run and its reason are listed, never hidden", t_failed_run_listed)
+        tap.run("report: headline table per subscriber count, every transport, model columns", t_headline_table)
+        tap.run("report: a run off the model by >25% is flagged and explained, one within 25% is not", t_flags)
+        tap.run("report: the model's formulas and the service-time estimate are stated", t_model_stated)
+        tap.run("report: 'which transport when' sentences carry the fixture's numbers", t_which_when)
+        if HAVE_GNUPLOT:
+            tap.run("report: every referenced chart exists and is valid SVG; a chart without data says so",
+                    t_charts_valid_svg)
+        else:
+            tap.ok(True, "report: charts are valid SVG # SKIP gnuplot not installed (apt-get install gnuplot-nox)")
+        tap.run("report: without gnuplot the report is still written and says why charts are missing",
+                t_without_gnuplot)
+        tap.run("report: markdown tables are aligned as plain text", t_plain_text_tables)
+        tap.run("report: rendering again from the folder gives the same report.md", t_rerender_same)
+        tap.run("report: a corrupt runs.jsonl line is exit 2 with a message naming the line", t_corrupt_line)
+        tap.run("report: missing runs.jsonl, an unknown transport, a missing folder: exit 2", t_bad_folders)
+        tap.run("report: the committed fixture is what make_fixture.py writes", t_fixture_up_to_date)
+    finally:
+        shutil.rmtree(_tmp, ignore_errors=True)
+    tap.done()
+
+
+if __name__ == "__main__":
+    main()
