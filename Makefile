@@ -2,7 +2,9 @@
 #   make            build bin/pushpull-server, bin/pushpull-client, bin/pushpull-relay
 #   make test       unit + integration tests; last line "N passed, N failed"
 #   make test SANITIZE=address,undefined   the same under ASan+UBSan
-#   make bench      server + client: the four transports compared, results/
+#   make bench      bench/quick.scn: the four transports compared, results/
+#   make bench-full bench/full.scn: every sweep and network profile
+#   make report RESULTS=results/<folder>   re-render a folder's report.md
 #   make bench-server   /poll req/s against nginx's static answer (wrk)
 #   make bench-client   client poll rate against wrk; client vs server CPU/msg
 
@@ -55,7 +57,7 @@ CLIENT_OBJ := $(CLIENT_SRC:%.c=$(OUT)/%.o)
 RELAY_OBJ  := $(RELAY_SRC:%.c=$(OUT)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
 
-.PHONY: all deps test bench bench-server bench-client clean
+.PHONY: all deps test bench bench-full report bench-server bench-client clean
 PROGRAMS := $(BIN)/pushpull-server $(BIN)/pushpull-client \
             $(BIN)/pushpull-relay
 all: $(PROGRAMS)
@@ -119,8 +121,17 @@ test: all $(UNIT_BIN)
 	$(Q)PUSHPULL_BIN=$(CURDIR)/$(BIN) PUSHPULL_UNIT=$(CURDIR)/$(OUT)/tests \
 	  SANITIZE='$(SANITIZE)' tests/run.sh
 
+# The scenario runner (scripts/bench.py, bench/README.md) writes
+# results/<UTC time>-<scenario>/ and its report.
 bench: all
-	$(Q)PUSHPULL_BIN=$(CURDIR)/$(BIN) scripts/bench.sh
+	$(Q)scripts/install-deps.sh --bench && PUSHPULL_BIN=$(CURDIR)/$(BIN) /usr/bin/python3 scripts/bench.py bench/quick.scn
+
+bench-full: all
+	$(Q)scripts/install-deps.sh --bench && PUSHPULL_BIN=$(CURDIR)/$(BIN) /usr/bin/python3 scripts/bench.py bench/full.scn
+
+report:
+	$(if $(RESULTS),,$(error usage: make report RESULTS=results/<folder>))
+	$(Q)/usr/bin/python3 scripts/report.py $(RESULTS)
 
 bench-server: all
 	$(Q)scripts/install-deps.sh --bench && PUSHPULL_BIN=$(CURDIR)/$(BIN) scripts/bench-server.sh

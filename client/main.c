@@ -147,7 +147,9 @@ static void parse_args(int argc, char **argv, struct client_config *cfg)
         case O_POLL_INTERVAL: cfg->poll_interval_us = flag_duration("--poll-interval", optarg); break;
         case O_LP_TIMEOUT: cfg->longpoll_timeout_us = flag_duration("--longpoll-timeout", optarg); break;
         case O_CONNECT_TIMEOUT: cfg->connect_timeout_us = flag_duration("--connect-timeout", optarg); break;
-        case O_CONNECT_RATE: cfg->connect_rate = cli_rate("--connect-rate", optarg, 1e7); break;
+        case O_CONNECT_RATE:          /* 0: all at once, as the default */
+            cfg->connect_rate = strcmp(optarg, "0") == 0 ? 0 : cli_rate("--connect-rate", optarg, 1e7);
+            break;
         case O_CHURN: cfg->churn_us = flag_duration("--churn", optarg); break;
         case O_CONNECTIONS: cfg->connections = (unsigned)cli_count("--connections", optarg, 1, 1000000); break;
         case O_NO_KEEPALIVE: cfg->no_keepalive = true; break;

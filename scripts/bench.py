@@ -1,0 +1,902 @@
+#!/usr/bin/python3
+"""pushpull scenario runner: runs every client run of a scenario file and
+keeps the results folder described in docs/RESULTS-FORMAT.md.
+
+    scripts/bench.py SCENARIO_FILE [--profiles a,b] [--out DIR]
+                     [--only-section NAME] [--duration DUR] [--network M]
+                     [--dry-run]
+
+Builds nothing (make does); the binaries come from $PUSHPULL_BIN (default
+<repo>/bin). Runs are grouped by network profile; each profile gets one
+pushpull-server (and, without netem, one pushpull-relay). One client
+invocation per run and transport. Exit status: 0 every run ok, 1 a run (or
+the report) failed, 2 a usage or scenario error, 130 interrupted.
+Standard library only; run with Debian's /usr/bin/python3.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import scenario  # noqa: E402
+
+SCHEMA = "pushpull-results/1"
+LOOPBACK = "127.0.0.1"
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM: stop, clean up, keep what was measured."""
+
+
+def _on_signal(signum, frame):
+    raise Interrupted(signal.Signals(signum).name)
+
+
+def log(msg="", end="\n"):
+    sys.stderr.write(msg + end)
+    sys.stderr.flush()
+
+
+def utc_now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def fmt_eta(s):
+    s = int(round(s))
+    if s < 60:
+        return "%ds" % s
+    if s < 3600:
+        return "%dm%02ds" % (s // 60, s % 60)
+    return "%dh%02dm" % (s // 3600, s % 3600 // 60)
+
+
+def rel(path):
+    """path relative to the current directory when it is below it."""
+    p = os.path.abspath(path)
+    cwd = os.getcwd()
+    return os.path.relpath(p, cwd) if p.startswith(cwd + os.sep) else p
+
+
+def repo_rel(path):
+    """path relative to the repository when it is inside it."""
+    p = os.path.abspath(path)
+    return os.path.relpath(p, REPO) if p.startswith(REPO + os.sep) else p
+
+
+def cmd_output(cmd, timeout=10, env=None):
+    """stdout of cmd stripped, or None when it cannot run or fails."""
+    try:
+        r = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, timeout=timeout, env=env)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if r.returncode != 0:
+        return None
+    return r.stdout.decode(errors="replace").strip()
+
+
+def run_quiet(cmd, timeout=15):
+    """(ok, one-line error) of a setup command."""
+    try:
+        r = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=timeout)
+    except (OSError, subprocess.SubprocessError) as e:
+        return False, "%s: %s" % (cmd[0], e)
+    if r.returncode != 0:
+        lines = [x for x in (r.stderr + r.stdout).decode(errors="replace").splitlines() if x.strip()]
+        return False, lines[-1].strip() if lines else "%s exited %d" % (" ".join(cmd), r.returncode)
+    return True, None
+
+
+def last_line(path):
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 8192))
+            lines = [x.strip() for x in f.read().decode(errors="replace").splitlines() if x.strip()]
+    except OSError:
+        return None
+    return lines[-1][:300] if lines else None
+
+
+def raise_nofile():
+    """Soft RLIMIT_NOFILE up to the hard limit; children inherit it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+# --------------------------------------------------------------- manifest
+
+def machine_info():
+    cpu = None
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    mem = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):
+        pass
+    u = os.uname()
+    try:
+        cores = os.sysconf("SC_NPROCESSORS_ONLN")
+    except (ValueError, OSError):
+        cores = os.cpu_count()
+    return {"cpu_model": cpu, "cores": cores, "memory_bytes": mem,
+            "kernel": "%s %s %s" % (u.sysname, u.release, u.machine), "hostname": socket.gethostname()}
+
+
+def versions(bin_dir):
+    v = {}
+    out = cmd_output([os.path.join(bin_dir, "pushpull-server"), "--version"])
+    v["pushpull"] = out.split()[-1] if out else None
+    genv = dict(os.environ, GIT_OPTIONAL_LOCKS="0")   # read only: no index refresh
+    rev = cmd_output(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], env=genv)
+    if rev:
+        st = cmd_output(["git", "-C", REPO, "status", "--porcelain"], env=genv)
+        if st:
+            rev += "-dirty"
+    v["git_revision"] = rev
+    pc_env = dict(os.environ)
+    pc_env["PKG_CONFIG_PATH"] = ":".join(x for x in (os.environ.get("PKG_CONFIG_PATH"),
+                                                     os.path.join(REPO, "mk", "pkgconfig")) if x)
+    for lib in ("libcurl", "libmicrohttpd", "libevent", "jansson", "openssl"):
+        v[lib] = cmd_output(["pkg-config", "--modversion", lib], env=pc_env)
+    # Debian ships no wslay.pc (mk/pkgconfig's stand-in would only echo itself)
+    v["wslay"] = (cmd_output(["dpkg-query", "-W", "-f=${Version}", "libwslay1"])
+                  or cmd_output(["pkg-config", "--modversion", "wslay"], env=pc_env))
+    g = cmd_output(["gnuplot", "--version"])
+    v["gnuplot"] = re.sub(r"^gnuplot\s+", "", g) if g else None
+    v["python"] = sys.version.split()[0]
+    return v
+
+
+# --------------------------------------------------------------- network
+
+def probe_netem():
+    """(True, why) when we are root and the kernel has netem, else (False, why).
+    Tries it for real in a throwaway network namespace, always deleted."""
+    if os.geteuid() != 0:
+        return False, "not root: netem needs network namespaces and tc"
+    for tool in ("ip", "tc"):
+        if not shutil.which(tool):
+            return False, "no %s command (iproute2)" % tool
+    remove_stale_namespaces()
+    ns = "pp-probe-%d" % os.getpid()
+    ok, e = run_quiet(["ip", "netns", "add", ns])
+    if not ok:
+        return False, "cannot create a network namespace (ip netns add: %s)" % e
+    try:
+        ok, e = run_quiet(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"])
+        if not ok:
+            return False, "cannot bring up lo in a namespace (%s)" % e
+        ok, e = run_quiet(["ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", "lo", "root",
+                           "netem", "delay", "1ms"])
+        if not ok:
+            return False, "no netem qdisc in this kernel (tc: %s)" % e
+        return True, "root and the kernel has netem"
+    finally:
+        run_quiet(["ip", "netns", "del", ns])
+
+
+def remove_stale_namespaces():
+    """Delete namespaces an earlier runner left behind (killed with SIGKILL):
+    only our own names (pp-PID-PROFILE, pp-probe-PID) whose PID is gone."""
+    out = cmd_output(["ip", "netns", "list"]) or ""
+    for line in out.splitlines():
+        name = line.split()[0] if line.split() else ""
+        m = re.fullmatch(r"pp-(?:probe-(\d+)|(\d+)-(?:%s))" % "|".join(scenario.PROFILES), name)
+        if not m:
+            continue
+        pid = int(m.group(1) or m.group(2))
+        if pid != os.getpid() and not os.path.exists("/proc/%d" % pid):
+            log("note: deleting network namespace %s left by runner %d" % (name, pid))
+            run_quiet(["ip", "netns", "del", name])
+
+
+def tc_time(us):
+    return "%dms" % (us // 1000) if us % 1000 == 0 else "%dus" % us
+
+
+class Proc:
+    """A child process in its own session (Ctrl-C reaches only the runner,
+    which stops children in order), stdout and stderr to files."""
+
+    def __init__(self, label, cmd, logdir):
+        self.label = label
+        self.cmd = cmd
+        self.out_path = os.path.join(logdir, label + ".out")
+        self.err_path = os.path.join(logdir, label + ".log")
+        self.out = open(self.out_path, "wb")
+        self.err = open(self.err_path, "ab")
+        self.p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.out, stderr=self.err,
+                                  start_new_session=True)
+
+    def first_line(self, pattern, timeout):
+        """The groups of pattern on the first stdout line, or None."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with open(self.out_path, "rb") as f:
+                data = f.read()
+            if b"\n" in data:
+                m = re.fullmatch(pattern, data.split(b"\n", 1)[0].decode(errors="replace").strip())
+                return m.groups() if m else None
+            if self.p.poll() is not None:
+                return None
+            time.sleep(0.02)
+        return None
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def stop(self, timeout=10):
+        """SIGTERM, wait, SIGKILL. Returns the exit status."""
+        if self.p.poll() is None:
+            try:
+                self.p.send_signal(signal.SIGTERM)
+                self.p.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                try:
+                    self.p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    pass
+        for f in (self.out, self.err):
+            f.close()
+        # keep only logs that say something
+        for path in (self.out_path, self.err_path):
+            try:
+                if os.path.getsize(path) == 0 or path == self.out_path:
+                    os.unlink(path)
+            except OSError:
+                pass
+        return self.p.returncode
+
+    def describe_exit(self):
+        rc = self.p.returncode
+        how = "killed by %s" % signal.Signals(-rc).name if rc is not None and rc < 0 else "exit status %s" % rc
+        tail = last_line(self.err_path)
+        return how + ("; last stderr line: %s" % tail if tail else "")
+
+
+class ProfileEnv:
+    """The server (and relay, or network namespace) of one profile."""
+
+    def __init__(self, bench, name):
+        self.b = bench
+        self.name = name
+        self.info = bench.manifest["profiles"][name]
+        self.method = self.info["method"]
+        self.ns = "pp-%d-%s" % (os.getpid(), name) if self.method == "netem" else None
+        self.server = None
+        self.relay = None
+        self.server_port = None
+        self.url = None           # what subscribers connect to (the relay, if any)
+        self.server_url = None    # the server itself: the publisher's side
+        self.restarts = 0
+
+    def prefix(self):
+        return ["ip", "netns", "exec", self.ns] if self.ns else []
+
+    # -- lifecycle
+    def setup(self):
+        if self.ns:
+            rtt_us = self.info["rtt_ms"] * 1000
+            qd = ["tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", tc_time(rtt_us // 2),
+                  "limit", "100000"]
+            if self.info["rate_bits"]:
+                qd += ["rate", "%dbit" % self.info["rate_bits"]]
+            for cmd in (["ip", "netns", "add", self.ns],
+                        ["ip", "netns", "exec", self.ns, "ip", "link", "set", "lo", "up"],
+                        ["ip", "netns", "exec", self.ns] + qd):
+                ok, e = run_quiet(cmd)
+                if not ok:
+                    raise SetupError("%s: %s" % (" ".join(cmd), e))
+            self.info["netns"] = self.ns
+            self.info["netem_command"] = qd
+        self.start()
+
+    def start(self):
+        b = self.b
+        cmd = self.prefix() + b.server_command(self.name)
+        tag = "server-%s%s" % (self.name, "-%d" % self.restarts if self.restarts else "")
+        self.server = Proc(tag, cmd, b.logdir)
+        self.info["server_command"] = cmd
+        if not b.manifest.get("server_command"):
+            b.manifest["server_command"] = cmd
+        g = self.server.first_line(r"listening on http://127\.0\.0\.1:(\d+)", 30)
+        if not g:
+            self.server.stop(2)
+            raise SetupError("pushpull-server did not start (%s)" % self.server.describe_exit())
+        self.server_port = int(g[0])
+        self.server_url = "http://%s:%d" % (LOOPBACK, self.server_port)
+        self.url = self.server_url
+        if self.method == "relay":
+            self.start_relay()
+
+    def start_relay(self):
+        b = self.b
+        if self.relay is not None:
+            self.relay.stop(2)
+        rtt_us = self.info["rtt_ms"] * 1000
+        cmd = [b.relay_bin, "--listen", "%s:0" % LOOPBACK, "--target", "%s:%d" % (LOOPBACK, self.server_port),
+               "--delay", tc_time(rtt_us // 2)]
+        if self.info["rate_bits"]:
+            cmd += ["--rate", "%gMbit" % (self.info["rate_bits"] / 1e6)]
+        cmd.append("--quiet")
+        tag = "relay-%s%s" % (self.name, "-%d" % self.restarts if self.restarts else "")
+        self.relay = Proc(tag, cmd, b.logdir)
+        self.info["relay_command"] = cmd
+        g = self.relay.first_line(r"relaying 127\.0\.0\.1:(\d+) -> .*", 30)
+        if not g:
+            self.relay.stop(2)
+            raise SetupError("pushpull-relay did not start (%s)" % self.relay.describe_exit())
+        self.url = "http://%s:%s" % (LOOPBACK, g[0])
+
+    def ensure(self, n):
+        """Before run n: restart a dead server (and relay). Returns a note."""
+        notes = []
+        if self.server is not None and not self.server.alive():
+            why = "server of profile %s died before run %d (%s)" % (self.name, n, self.server.describe_exit())
+            self.b.incident(why)
+            notes.append(why)
+            self.server.stop(1)
+            self.restarts += 1
+            self.start()
+            return notes
+        if self.relay is not None and not self.relay.alive():
+            why = "relay of profile %s died before run %d (%s)" % (self.name, n, self.relay.describe_exit())
+            self.b.incident(why)
+            notes.append(why)
+            self.restarts += 1
+            self.start_relay()
+        return notes
+
+    def stats(self):
+        url = "http://%s:%d/stats" % (LOOPBACK, self.server_port)
+        if self.ns:
+            code = ("import sys,urllib.request;"
+                    "sys.stdout.write(urllib.request.urlopen(sys.argv[1],timeout=10).read().decode())")
+            out = cmd_output(self.prefix() + ["/usr/bin/python3", "-c", code, url], timeout=20)
+            return json.loads(out) if out else None
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return json.loads(r.read().decode())
+
+    def teardown(self):
+        if self.relay is not None:
+            self.relay.stop()
+            self.relay = None
+        if self.server is not None:
+            rc = self.server.stop()
+            self.info["server_exit_status"] = rc
+            if rc not in (0, None):
+                self.b.incident("server of profile %s exited with %s on SIGTERM" % (self.name, self.server.describe_exit()))
+            self.server = None
+        if self.ns:
+            run_quiet(["ip", "netns", "del", self.ns])
+
+
+class SetupError(Exception):
+    pass
+
+
+# --------------------------------------------------------------- runner
+
+SHORT = {"subscribers": "subs", "channels": "channels", "rate": "rate", "size": "size",
+         "poll_interval_ms": "poll-ms", "longpoll_timeout_s": "lp-timeout-s", "duration_s": "dur-s",
+         "warmup_s": "warmup-s", "drain_s": "drain-s", "keepalive": "keepalive", "connections": "conns",
+         "churn_s": "churn-s", "publish_via": "via", "connect_rate": "connect-rate"}
+
+
+def label(p, varying):
+    """One run, short: transport subs rate size, what else varies, profile."""
+    parts = [p["transport"]]
+    for k in SHORT:
+        v = p[k]
+        if k in ("subscribers", "rate", "size"):
+            pass
+        elif k not in varying:
+            continue
+        elif k == "poll_interval_ms" and p["transport"] != "poll":
+            continue
+        elif k == "longpoll_timeout_s" and p["transport"] != "longpoll":
+            continue
+        elif k == "keepalive":
+            if v:
+                continue
+            v = "off"
+        elif k in ("connections", "churn_s", "connect_rate") and not v:
+            continue
+        elif k == "publish_via" and v == "http":
+            continue
+        parts.append("%s=%s" % (SHORT[k], v))
+    parts.append(p["profile"])
+    return " ".join(parts)
+
+
+def fmt_ms(us):
+    if us is None:
+        return "-"
+    ms = us / 1000.0
+    return "%.3f" % ms if ms < 10 else "%.4g" % ms if ms < 10000 else "%d" % round(ms)
+
+
+def fmt_num(v, digits=3):
+    if v is None:
+        return "-"
+    if isinstance(v, int) or v == int(v) and abs(v) >= 100:
+        return "%d" % v
+    return "%.*g" % (digits, v)
+
+
+class Bench:
+    def __init__(self, sc, plan, out, bin_dir, opts):
+        self.sc = sc
+        self.plan = plan                  # [(profile, [(section, params)])]
+        self.out = out
+        self.bin = bin_dir
+        self.opts = opts
+        self.server_bin = os.path.join(bin_dir, "pushpull-server")
+        self.client_bin = os.path.join(bin_dir, "pushpull-client")
+        self.relay_bin = os.path.join(bin_dir, "pushpull-relay")
+        self.total = sum(len(r) for _, r in plan)
+        self.varying = set()
+        allp = [p for _, runs in plan for _, p in runs]
+        for k in scenario.PARAM_KEYS:
+            if len({json.dumps(p[k]) for p in allp}) > 1:
+                self.varying.add(k)
+        self.max_subs = {prof: max(p["subscribers"] for _, p in runs) for prof, runs in plan}
+        self.max_size = {prof: max(p["size"] for _, p in runs) for prof, runs in plan}
+        self.logdir = os.path.join(out, "logs")
+        self.records = []
+        self.elapsed = []
+        self.manifest = None
+
+    # -- manifest
+    def incident(self, text):
+        log("warning: " + text)
+        self.manifest.setdefault("incidents", []).append({"utc": utc_now(), "what": text})
+
+    def write_manifest(self):
+        self.manifest["failed"] = sum(1 for r in self.records if r["status"] != "ok")
+        self.manifest["done"] = len(self.records)
+        tmp = os.path.join(self.out, "manifest.json.tmp")
+        with open(tmp, "w") as f:
+            json.dump(self.manifest, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, os.path.join(self.out, "manifest.json"))
+
+    def server_command(self, profile):
+        cmd = [self.server_bin, "--port", "0", "--quiet",
+               "--max-connections", str(self.max_subs[profile] * 2 + 1000)]
+        if self.max_size[profile] + 1024 > 64 * 1024:
+            cmd += ["--max-message", str(self.max_size[profile] + 1024)]
+        return cmd
+
+    def client_command(self, env, n, p):
+        # The publisher stands beside the server, as a backend would: only
+        # the subscribers' side crosses the emulated network (with netem
+        # everything in the namespace does; the run records which).
+        return (env.prefix() + [self.client_bin, "--url", env.url, "--publish-url", env.server_url]
+                + scenario.client_args(p)
+                + ["--json", os.path.join(self.out, "client", "%d.json" % n), "--quiet"])
+
+    def build_manifest(self, net):
+        profiles = {}
+        for prof, _ in self.plan:
+            d = scenario.PROFILES[prof]
+            if prof == "loopback":
+                method, why = "none", "direct: client and server on 127.0.0.1, nothing in between"
+            else:
+                method, why = net[prof]
+            profiles[prof] = {"rtt_ms": d["rtt_ms"], "rate_bits": d["rate_bits"], "method": method, "why": why}
+        sc = self.sc
+        self.manifest = {
+            "schema": SCHEMA,
+            "scenario": {"name": sc.name, "file": repo_rel(sc.path), "description": sc.description, "text": sc.text},
+            "started_utc": utc_now(), "finished_utc": None,
+            "machine": machine_info(),
+            "versions": versions(self.bin),
+            "profiles": profiles,
+            "server_command": None,
+            "runs": self.total, "failed": 0, "done": 0,
+            "sections": [{"name": s, "runs": sum(1 for _, r in self.plan for sec, _ in r if sec == s),
+                          "varies": [k for k in sc.section_info[s]["varies"]
+                                     if not (k == "profiles" and self.opts.profiles)]}
+                         for s in sc.sections if any(sec == s for _, r in self.plan for sec, _ in r)],
+            "options": {"profiles": self.opts.profiles, "duration": self.opts.duration,
+                        "only_section": self.opts.only_section, "network": self.opts.network},
+            "runner_command": [sys.executable] + sys.argv,
+            "nofile_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+        }
+
+    # -- one run
+    def one(self, env, n, section, p):
+        prof = p["profile"]
+        method = self.manifest["profiles"][prof]["method"]
+        profile_rec = {"name": prof, "rtt_ms": self.manifest["profiles"][prof]["rtt_ms"],
+                       "rate_bits": self.manifest["profiles"][prof]["rate_bits"],
+                       "method": method,
+                       "publish_path": "network" if method == "netem" else "direct"}
+        rec = {"n": n, "section": section, "params": p, "profile": profile_rec, "command": None,
+               "status": "failed", "failure": None, "elapsed_s": None, "result": None}
+        log("[%d/%d] %s … " % (n, self.total, label(p, self.varying)), end="")
+        t0 = time.monotonic()
+        try:
+            if env is None:
+                raise SetupError(self.setup_failure[prof])
+            env.ensure(n)
+            cmd = self.client_command(env, n, p)
+            rec["command"] = cmd
+            self.run_client(rec, cmd, p)
+            if env.server is not None and not env.server.alive():
+                why = "server of profile %s died during run %d (%s)" % (prof, n, env.server.describe_exit())
+                self.incident(why)
+                if rec["status"] != "ok":
+                    rec["failure"] = (rec["failure"] or "failed") + "; " + why
+        except SetupError as e:
+            rec["failure"] = str(e)
+        el = time.monotonic() - t0
+        rec["elapsed_s"] = round(el, 3)
+        self.elapsed.append(el)
+        self.records.append(rec)
+        with open(os.path.join(self.out, "runs.jsonl"), "a") as f:
+            f.write(json.dumps(rec) + "\n")
+        left = self.total - n
+        eta = " — ETA %s" % fmt_eta(sum(self.elapsed) / len(self.elapsed) * left) if left else ""
+        status = "ok" if rec["status"] == "ok" else "FAILED: %s" % rec["failure"]
+        log("%s (%.1fs)%s" % (status, el, eta))
+        self.write_manifest()
+
+    @staticmethod
+    def client_timeout(p):
+        """Seconds a client run may take before it is killed."""
+        ramp = p["subscribers"] / p["connect_rate"] if p["connect_rate"] else 0
+        return int((p["warmup_s"] + p["duration_s"] + p["drain_s"]) * 3 + 60 + ramp)
+
+    def run_client(self, rec, cmd, p):
+        n = rec["n"]
+        jpath = os.path.join(self.out, "client", "%d.json" % n)
+        timeout = self.client_timeout(p)
+        with tempfile.TemporaryFile() as outf, open(os.path.join(self.logdir, "client-%d.log" % n), "w+b") as errf:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=outf, stderr=errf,
+                                    start_new_session=True)
+            timed_out = False
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+            finally:
+                if proc.poll() is None:        # timeout or Ctrl-C: SIGTERM, then SIGKILL
+                    proc.terminate()
+                    try:
+                        proc.wait(timeout=5)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                        proc.wait(timeout=10)
+            errf.flush()
+            err_last = last_line(errf.name)
+            err_size = os.path.getsize(errf.name)
+        if err_size == 0:
+            os.unlink(os.path.join(self.logdir, "client-%d.log" % n))
+        doc, jerr = None, None
+        if os.path.exists(jpath):
+            try:
+                with open(jpath, "rb") as f:
+                    doc = json.loads(f.read().decode("utf-8"))
+                rec["result"] = doc["runs"][0]
+            except (ValueError, KeyError, IndexError, TypeError) as e:
+                jerr = "unreadable JSON %s: %s" % (rel(jpath), e)
+                rec["result"] = None
+        res = rec["result"]
+        rc = proc.returncode
+        if timed_out:
+            rec["failure"] = "timed out after %ds (killed)" % timeout
+        elif rc != 0:
+            why = (res or {}).get("failure") or err_last
+            how = ("killed by %s" % signal.Signals(-rc).name) if rc < 0 else "exit status %d" % rc
+            rec["failure"] = "%s (%s)" % (why, how) if why else how
+        elif jerr:
+            rec["failure"] = jerr
+        elif res is None:
+            rec["failure"] = "the client wrote no JSON" + ("; %s" % err_last if err_last else "")
+        elif res.get("status") != "ok":
+            rec["failure"] = res.get("failure") or "client status %r" % res.get("status")
+        elif res.get("transport") != p["transport"]:
+            rec["failure"] = "the JSON is of transport %r" % res.get("transport")
+        else:
+            rec["status"] = "ok"
+        if rec["failure"]:
+            rec["failure"] = " ".join(rec["failure"].split())[:400]
+
+    # -- all
+    def run(self):
+        os.makedirs(os.path.join(self.out, "client"), exist_ok=True)
+        os.makedirs(self.logdir, exist_ok=True)
+        self.setup_failure = {}
+        stats_all = {}
+        n = 0
+        interrupted = None
+        try:
+            self.write_manifest()
+            log("%s: %d runs, profiles %s -> %s" % (self.sc.name, self.total,
+                                                     ", ".join("%s (%s)" % (pr, self.manifest["profiles"][pr]["method"])
+                                                               for pr, _ in self.plan), rel(self.out)))
+            for prof, runs in self.plan:
+                env = ProfileEnv(self, prof)
+                try:
+                    try:
+                        env.setup()
+                    except SetupError as e:
+                        self.incident("profile %s: %s" % (prof, e))
+                        self.setup_failure[prof] = "profile %s could not be set up: %s" % (prof, e)
+                        env.teardown()
+                        env = None
+                    for section, p in runs:
+                        n += 1
+                        self.one(env, n, section, p)
+                    if env is not None and env.server is not None and env.server.alive():
+                        try:
+                            stats_all[prof] = env.stats()
+                        except (OSError, ValueError) as e:
+                            self.incident("profile %s: /stats unreadable: %s" % (prof, e))
+                            stats_all[prof] = None
+                        with open(os.path.join(self.out, "server-stats.json"), "w") as f:
+                            json.dump(stats_all, f, indent=2)
+                            f.write("\n")
+                finally:
+                    if env is not None:
+                        env.teardown()
+        except Interrupted as e:
+            interrupted = str(e)
+            log("\ninterrupted (%s): stopped after %d of %d runs" % (e, len(self.records), self.total))
+            self.manifest["interrupted"] = interrupted
+        finally:
+            self.manifest["finished_utc"] = utc_now()
+            self.write_manifest()
+            try:
+                if not os.listdir(self.logdir):
+                    os.rmdir(self.logdir)
+            except OSError:
+                pass
+        return interrupted
+
+    def summary(self):
+        cols = [k for k in SHORT if k in ("subscribers", "rate", "size") or k in self.varying]
+        head = ["n", "section", "transport"] + [SHORT[k] for k in cols] + ["profile", "p50 ms", "p99 ms",
+                                                                            "deliv/s", "lost", "req/msg", "B/msg"]
+        rows = []
+        for r in self.records:
+            p, res = r["params"], r["result"] or {}
+            row = [str(r["n"]), r["section"], p["transport"]]
+            row += [("on" if p[k] else "off") if k == "keepalive" else str(p[k]) for k in cols]
+            row.append(p["profile"])
+            if r["status"] != "ok":
+                row.append("FAILED: " + (r["failure"] or "")[:70])
+            else:
+                lat = res.get("latency_us") or {}
+                d, t, c = res.get("delivery") or {}, res.get("throughput") or {}, res.get("cost") or {}
+                row += [fmt_ms(lat.get("p50") if lat.get("count") else None),
+                        fmt_ms(lat.get("p99") if lat.get("count") else None),
+                        fmt_num(t.get("delivered_per_s"), 4), fmt_num(d.get("lost")),
+                        fmt_num(c.get("requests_per_delivered")), fmt_num(c.get("bytes_per_delivered"))]
+            rows.append(row)
+        widths = [max([len(head[i])] + [len(r[i]) for r in rows if i < len(r) and not r[i].startswith("FAILED")])
+                  for i in range(len(head))]
+        left = {0: False, 1: True, 2: True}
+
+        def fmt(row):
+            cells = []
+            for i, c in enumerate(row):
+                if c.startswith("FAILED"):
+                    cells.append(c)
+                    break
+                cells.append(c.ljust(widths[i]) if left.get(i) or head[i] == "profile" else c.rjust(widths[i]))
+            return "  ".join(cells).rstrip()
+        return "\n".join([fmt(head)] + [fmt(r) for r in rows])
+
+
+def plan_runs(sc):
+    """[(profile, [(section, params)])]: grouped by profile, in the order of
+    the profile table, file order inside."""
+    out = []
+    for prof in scenario.PROFILES:
+        runs = [(s, p) for s, p in sc.runs() if p["profile"] == prof]
+        if runs:
+            out.append((prof, runs))
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(
+        prog="bench.py", description="Run a pushpull scenario file (bench/README.md) and keep its results "
+        "folder (docs/RESULTS-FORMAT.md).")
+    ap.add_argument("scenario", metavar="SCENARIO_FILE")
+    ap.add_argument("--profiles", help="comma list replacing every section's profiles (loopback,lan,wan,mobile)")
+    ap.add_argument("--out", metavar="DIR", help="results folder (default results/<UTC time>-<name>)")
+    ap.add_argument("--only-section", metavar="NAME", help="run only this section (comma list)")
+    ap.add_argument("--duration", metavar="DUR", help="replace every run's measured duration")
+    ap.add_argument("--network", choices=("auto", "netem", "relay"), default="auto",
+                    help="how lan/wan/mobile are made: netem when root and the kernel has it (auto), "
+                    "or always the relay")
+    ap.add_argument("--dry-run", action="store_true", help="print the commands and the run count, run nothing")
+    opts = ap.parse_args(argv)
+
+    overrides = {}
+    if opts.profiles is not None:
+        overrides["profiles"] = [x for x in re.split(r"[,\s]+", opts.profiles) if x]
+    if opts.duration is not None:
+        overrides["duration"] = [opts.duration]
+    for key, vals in overrides.items():
+        try:
+            if not vals:
+                raise scenario.ScenarioError("no value")
+            for v in vals:
+                scenario.validate_value(key, v)
+        except scenario.ScenarioError as e:
+            msg = str(e)
+            msg = msg[len(key) + 2:] if msg.startswith(key + ": ") else msg
+            print("bench.py: --%s: %s" % (key, msg), file=sys.stderr)
+            return 2
+    try:
+        sc = scenario.parse(opts.scenario, overrides)
+    except scenario.ScenarioError as e:
+        print("bench.py: %s" % e, file=sys.stderr)
+        return 2
+    if opts.only_section:
+        want = [x for x in opts.only_section.split(",") if x]
+        bad = [x for x in want if x not in sc.sections]
+        if bad:
+            print("bench.py: %s has no section %s (sections: %s)"
+                  % (opts.scenario, ", ".join(bad), ", ".join(sc.sections)), file=sys.stderr)
+            return 2
+        sc.sections = {k: v for k, v in sc.sections.items() if k in want}
+    plan = plan_runs(sc)
+
+    bin_dir = os.path.abspath(os.environ.get("PUSHPULL_BIN") or os.path.join(REPO, "bin"))
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out = os.path.abspath(opts.out or os.path.join(REPO, "results", "%s-%s" % (stamp, sc.name)))
+
+    bench = Bench(sc, plan, out, bin_dir, opts)
+    if opts.dry_run:
+        return dry_run(bench)
+
+    for b in (bench.server_bin, bench.client_bin):
+        if not os.access(b, os.X_OK):
+            print("bench.py: no %s (run make, or set PUSHPULL_BIN)" % b, file=sys.stderr)
+            return 2
+    if opts.out:
+        if os.path.exists(os.path.join(out, "runs.jsonl")):
+            print("bench.py: %s already holds results (runs.jsonl); choose another --out" % out, file=sys.stderr)
+            return 2
+    elif os.path.exists(out):
+        i = 2
+        while os.path.exists("%s-%d" % (out, i)):
+            i += 1
+        out = bench.out = "%s-%d" % (out, i)
+        bench.logdir = os.path.join(out, "logs")
+    os.makedirs(out, exist_ok=True)
+
+    raise_nofile()
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+
+    net = {}
+    need = [pr for pr, _ in plan if pr != "loopback"]
+    if need:
+        relay_ok = os.access(bench.relay_bin, os.X_OK)
+        if opts.network == "relay":
+            ok, why = False, "--network relay"
+        else:
+            ok, why = probe_netem()
+        for pr in need:
+            d = scenario.PROFILES[pr]
+            if ok:
+                net[pr] = ("netem", "%s: server and client in network namespace pp-%d-%s, netem delay %s "
+                           "on its loopback (both directions)%s"
+                           % (why, os.getpid(), pr, tc_time(d["rtt_ms"] * 500),
+                              ", rate %g Mbit/s shared by both directions" % (d["rate_bits"] / 1e6)
+                              if d["rate_bits"] else ""))
+            elif relay_ok or opts.network == "netem":
+                net[pr] = ("relay", "%s; bin/pushpull-relay delays each direction by %s%s"
+                           % (why, tc_time(d["rtt_ms"] * 500),
+                              ", rate %g Mbit/s per connection and direction" % (d["rate_bits"] / 1e6)
+                              if d["rate_bits"] else ""))
+            else:
+                net[pr] = ("relay", "%s; and %s is not built (make)" % (why, bench.relay_bin))
+        if opts.network == "netem" and not ok:
+            print("bench.py: --network netem: %s" % why, file=sys.stderr)
+            return 2
+        if not ok and not relay_ok:
+            log("warning: %s; no %s: the %s runs will fail" % (why, bench.relay_bin, "/".join(need)))
+    bench.build_manifest(net)
+    try:
+        interrupted = bench.run()
+    except Interrupted:
+        interrupted = "signal"
+    if bench.records:
+        print(bench.summary())
+    failed = sum(1 for r in bench.records if r["status"] != "ok")
+    print("%d runs, %d ok, %d failed%s" % (len(bench.records), len(bench.records) - failed, failed,
+                                          " (interrupted: %d not run)" % (bench.total - len(bench.records))
+                                          if interrupted else ""))
+    if interrupted:
+        print("results: %s" % rel(out))
+        return 130
+    rc = 1 if failed else 0
+    report = os.path.join(HERE, "report.py")
+    if os.path.exists(report):
+        try:
+            r = subprocess.run([sys.executable, report, out], stdin=subprocess.DEVNULL, timeout=600)
+            rrc = r.returncode
+        except subprocess.TimeoutExpired:
+            rrc = "timeout"
+        md = os.path.join(out, "report.md")
+        if rrc != 0 or not os.path.exists(md):
+            log("warning: scripts/report.py %s" % ("exited %s" % rrc if rrc != 0 else "wrote no report.md"))
+            print("results: %s (no report; make report RESULTS=%s)" % (rel(out), rel(out)))
+            return 1
+        print("report: %s" % rel(md))
+    else:
+        log("note: scripts/report.py is not there yet: no report.md")
+        print("results: %s" % rel(out))
+    return rc
+
+
+def dry_run(bench):
+    out = bench.out
+    n = 0
+    for prof, runs in bench.plan:
+        d = scenario.PROFILES[prof]
+        print("# profile %s: rtt %d ms%s" % (prof, d["rtt_ms"], ", %g Mbit/s" % (d["rate_bits"] / 1e6)
+                                             if d["rate_bits"] else ""))
+        print(" ".join(bench.server_command(prof)))
+        url = "http://127.0.0.1:SERVER_PORT"
+        if prof != "loopback":
+            rtt_half = tc_time(d["rtt_ms"] * 500)
+            relay = [bench.relay_bin, "--listen", "127.0.0.1:0", "--target", "127.0.0.1:SERVER_PORT",
+                     "--delay", rtt_half] + (["--rate", "%gMbit" % (d["rate_bits"] / 1e6)] if d["rate_bits"] else [])
+            print("# without netem (with it: server and client in a network namespace, netem delay %s on lo):"
+                  % rtt_half)
+            print(" ".join(relay + ["--quiet"]))
+            url = "http://127.0.0.1:RELAY_PORT"
+        for section, p in runs:
+            n += 1
+            cmd = ([bench.client_bin, "--url", url] + scenario.client_args(p)
+                   + ["--json", os.path.join(out, "client", "%d.json" % n), "--quiet"])
+            print("# [%d/%d] %s: %s" % (n, bench.total, section, label(p, bench.varying)))
+            print(" ".join(cmd))
+    print("%d runs" % n)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BrokenPipeError:           # e.g. --dry-run | head
+        os._exit(1)

@@ -1,0 +1,460 @@
+"""Scenario files (bench/*.scn): parser and run expansion.
+
+The format is described in bench/README.md. In short:
+
+    [scenario]                name = ..., description = ...
+    [defaults]                keys applying to every section below
+    [section NAME]            one sweep: the cartesian product of its lists
+
+parse(path) returns a Scenario whose .sections maps each section name (file
+order) to its list of runs, each run a dict of normalized parameters (see
+PARAM_KEYS). Every error raises ScenarioError with a "FILE:LINE: message"
+text. Standard library only; imported by scripts/bench.py and the tests.
+"""
+
+import itertools
+import re
+
+__all__ = ["ScenarioError", "Scenario", "parse", "parse_text", "parse_duration_us",
+           "parse_size", "validate_value", "client_args", "PROFILES", "TRANSPORTS",
+           "RUN_KEYS", "PARAM_KEYS"]
+
+TRANSPORTS = ("poll", "longpoll", "sse", "ws")
+
+# Network profiles: round-trip time added between client and server and an
+# optional bandwidth cap (bits/s), in the order runs are grouped.
+PROFILES = {
+    "loopback": {"rtt_ms": 0, "rate_bits": None},
+    "lan": {"rtt_ms": 2, "rate_bits": None},
+    "wan": {"rtt_ms": 80, "rate_bits": None},
+    "mobile": {"rtt_ms": 200, "rate_bits": 2_000_000},
+}
+
+# Keys of [defaults] and [section ...]: kind of value, and the client's own
+# default when a scenario does not set the key (see pushpull-client --help).
+RUN_KEYS = {
+    "transports": ("transport", None),
+    "subscribers": ("count1", 10),
+    "channels": ("count1", 1),
+    "rate": ("rate", 100),
+    "size": ("size", 64),
+    "poll-interval": ("duration", 100_000),
+    "longpoll-timeout": ("duration", 30_000_000),
+    "duration": ("duration+", 5_000_000),
+    "warmup": ("duration", 1_000_000),
+    "drain": ("duration", 2_000_000),
+    "keepalive": ("onoff", True),
+    "connections": ("count", 0),
+    "churn": ("duration", 0),
+    "publish-via": ("via", "http"),
+    "connect-rate": ("rate0", 0),
+    "profiles": ("profile", "loopback"),
+}
+SCENARIO_KEYS = ("name", "description")
+
+# The normalized parameters of one run, in this order (runs.jsonl "params").
+PARAM_KEYS = ("transport", "subscribers", "channels", "rate", "size", "poll_interval_ms",
+              "longpoll_timeout_s", "duration_s", "warmup_s", "drain_s", "keepalive",
+              "connections", "churn_s", "publish_via", "connect_rate", "profile", "rtt_ms")
+
+_DUR_UNITS = {"us": 1, "ms": 1_000, "s": 1_000_000, "m": 60_000_000, "h": 3_600_000_000}
+_SIZE_UNITS = {"": 1, "B": 1, "K": 1024, "KiB": 1024, "M": 1024 ** 2, "MiB": 1024 ** 2}
+_NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+class ScenarioError(Exception):
+    """A scenario problem; str() is "FILE:LINE: message" when both are known."""
+
+    def __init__(self, message, path=None, line=None):
+        self.message = message
+        self.path = path
+        self.line = line
+        if path is not None and line is not None:
+            text = "%s:%d: %s" % (path, line, message)
+        elif path is not None:
+            text = "%s: %s" % (path, message)
+        else:
+            text = message
+        super().__init__(text)
+
+
+class _Bad(ValueError):
+    """A bad value; the parser adds FILE:LINE."""
+
+
+# ------------------------------------------------------------------ values
+
+def parse_duration_us(text):
+    """'500ms', '1.5s', '2m', '250us', '0' -> microseconds (int). A number
+    other than 0 needs a unit (a bare '100' is almost always a mistake)."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)(us|ms|s|m|h)?", text)
+    if not m:
+        raise _Bad("bad duration %r (a number and a unit: us, ms, s, m, e.g. 500ms)" % text)
+    num, unit = m.group(1), m.group(2)
+    if unit is None:
+        if float(num) != 0:
+            raise _Bad("bad duration %r: give a unit (us, ms, s, m), e.g. %sms or %ss" % (text, num, num))
+        return 0
+    us = float(num) * _DUR_UNITS[unit]
+    if us != int(us):
+        raise _Bad("bad duration %r: finer than a microsecond" % text)
+    if us > 24 * 3_600_000_000:
+        raise _Bad("bad duration %r: more than a day" % text)
+    return int(us)
+
+
+def parse_size(text):
+    """'64', '64B', '1KiB', '16K', '1MiB' -> bytes (powers of 1024)."""
+    m = re.fullmatch(r"(\d+)(B|KiB|K|MiB|M)?", text)
+    if not m:
+        raise _Bad("bad size %r (bytes, or a unit: B, KiB, MiB, K, M)" % text)
+    n = int(m.group(1)) * _SIZE_UNITS[m.group(2) or ""]
+    if n < 1 or n > 64 * 1024 ** 2:
+        raise _Bad("bad size %r: from 1 byte to 64MiB" % text)
+    return n
+
+
+def _parse_count(text, minimum):
+    if not re.fullmatch(r"\d+", text):
+        raise _Bad("bad count %r (a whole number)" % text)
+    n = int(text)
+    if n < minimum or n > 1_000_000:
+        raise _Bad("bad count %r: from %d to 1000000" % (text, minimum))
+    return n
+
+
+def _parse_rate(text, allow_zero):
+    if not re.fullmatch(r"\d+(?:\.\d+)?", text):
+        raise _Bad("bad rate %r (a number per second)" % text)
+    v = float(text)
+    if (v <= 0 and not allow_zero) or v > 10_000_000:
+        raise _Bad("bad rate %r: %s to 10000000 per second" % (text, "0" if allow_zero else "more than 0"))
+    return int(v) if v == int(v) else v
+
+
+def validate_value(key, text):
+    """One value of KEY, normalized; raises ScenarioError (no FILE:LINE)."""
+    try:
+        return _value(key, text)
+    except _Bad as e:
+        raise ScenarioError("%s: %s" % (key, e))
+
+
+def _value(key, text):
+    kind = RUN_KEYS[key][0]
+    if kind == "transport":
+        if text not in TRANSPORTS:
+            raise _Bad("unknown transport %r (one of: %s)" % (text, " ".join(TRANSPORTS)))
+        return text
+    if kind == "profile":
+        if text not in PROFILES:
+            raise _Bad("unknown profile %r (one of: %s)" % (text, " ".join(PROFILES)))
+        return text
+    if kind == "via":
+        if text not in ("http", "ws"):
+            raise _Bad("bad publish-via %r (http or ws)" % text)
+        return text
+    if kind == "onoff":
+        if text not in ("on", "off"):
+            raise _Bad("bad value %r (on or off)" % text)
+        return text == "on"
+    if kind == "count":
+        return _parse_count(text, 0)
+    if kind == "count1":
+        return _parse_count(text, 1)
+    if kind == "rate":
+        return _parse_rate(text, False)
+    if kind == "rate0":
+        return _parse_rate(text, True)
+    if kind == "size":
+        return parse_size(text)
+    if kind in ("duration", "duration+"):
+        us = parse_duration_us(text)
+        if kind == "duration+" and us == 0:
+            raise _Bad("bad duration %r: must be more than 0" % text)
+        return us
+    raise AssertionError(kind)
+
+
+# ------------------------------------------------------------------ runs
+
+def _secs(us):
+    """Microseconds -> seconds, an int when whole (JSON reads better)."""
+    return us // 1_000_000 if us % 1_000_000 == 0 else us / 1_000_000
+
+
+def _ms(us):
+    return us // 1000 if us % 1000 == 0 else us / 1000
+
+
+def fmt_duration(us):
+    """Microseconds -> the shortest exact client duration: 5s, 100ms, 250us."""
+    if us == 0:
+        return "0"
+    if us % 1_000_000 == 0:
+        return "%ds" % (us // 1_000_000)
+    if us % 1000 == 0:
+        return "%dms" % (us // 1000)
+    return "%dus" % us
+
+
+def _params(v):
+    """Raw per-key values (defaults filled in) -> the normalized run dict."""
+    prof = v["profiles"]
+    p = {
+        "transport": v["transports"],
+        "subscribers": v["subscribers"],
+        "channels": v["channels"],
+        "rate": v["rate"],
+        "size": v["size"],
+        "poll_interval_ms": _ms(v["poll-interval"]),
+        "longpoll_timeout_s": _secs(v["longpoll-timeout"]),
+        "duration_s": _secs(v["duration"]),
+        "warmup_s": _secs(v["warmup"]),
+        "drain_s": _secs(v["drain"]),
+        "keepalive": v["keepalive"],
+        "connections": v["connections"],
+        "churn_s": _secs(v["churn"]),
+        "publish_via": v["publish-via"],
+        "connect_rate": v["connect-rate"],
+        "profile": prof,
+        "rtt_ms": PROFILES[prof]["rtt_ms"],
+    }
+    assert tuple(p) == PARAM_KEYS
+    return p
+
+
+def _us(seconds):
+    return int(round(seconds * 1_000_000))
+
+
+def client_args(p):
+    """The pushpull-client flags of one run (without --url, --json, --quiet).
+    Every workload flag is given explicitly, so the command is the whole
+    truth whatever the client's defaults; flags whose value means "off" are
+    left out (the client refuses --connect-rate 0)."""
+    a = ["--transport", p["transport"],
+         "--subscribers", str(p["subscribers"]),
+         "--channels", str(p["channels"]),
+         "--rate", str(p["rate"]),
+         "--size", str(p["size"]),
+         "--duration", fmt_duration(_us(p["duration_s"])),
+         "--warmup", fmt_duration(_us(p["warmup_s"])),
+         "--drain", fmt_duration(_us(p["drain_s"])),
+         "--poll-interval", fmt_duration(_us(p["poll_interval_ms"] / 1000)),
+         "--longpoll-timeout", fmt_duration(_us(p["longpoll_timeout_s"])),
+         "--publish-via", p["publish_via"]]
+    if not p["keepalive"]:
+        a.append("--no-keepalive")
+    if p["connections"]:
+        a += ["--connections", str(p["connections"])]
+    if p["churn_s"]:
+        a += ["--churn", fmt_duration(_us(p["churn_s"]))]
+    if p["connect_rate"]:
+        a += ["--connect-rate", str(p["connect_rate"])]
+    return a
+
+
+# ------------------------------------------------------------------ parser
+
+class Scenario:
+    """A parsed scenario file.
+
+    name, description, path, text
+    sections      {section name: [run params dict, ...]} in file order
+    section_info  {section name: {"line": N, "values": {key: [values]},
+                                  "varies": [keys with more than one value]}}
+    """
+
+    def __init__(self, path, text):
+        self.path = path
+        self.text = text
+        self.name = None
+        self.description = ""
+        self.sections = {}
+        self.section_info = {}
+
+    def runs(self):
+        """[(section name, params)] in file order."""
+        return [(s, p) for s, runs in self.sections.items() for p in runs]
+
+    def count(self):
+        return sum(len(r) for r in self.sections.values())
+
+    def __repr__(self):
+        return "<Scenario %s: %d sections, %d runs>" % (self.name, len(self.sections), self.count())
+
+
+def parse(path, overrides=None):
+    """Parse a scenario file. overrides: {key: [raw values]} replacing that
+    key in every section (bench.py's --profiles and --duration)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise ScenarioError("cannot read: %s" % (e.strerror or e), path)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise ScenarioError("not UTF-8 text", path, line)
+    return parse_text(text, path, overrides)
+
+
+def _strip_comment(line):
+    """Drop a '#' or ';' comment: at the start of the line or after a blank."""
+    m = re.search(r"(^|\s)[#;]", line)
+    return (line[:m.start()] if m else line).strip()
+
+
+def parse_text(text, path="<scenario>", overrides=None):
+    sc = Scenario(path, text)
+    state = None            # None, "scenario", "defaults", "section"
+    seen_scenario_line = None
+    defaults = {}           # key -> (values, line)
+    defaults_line = None
+    sections = []           # [(name, line, {key: (values, line)})]
+    current = None          # dict of the section/defaults being read
+    names = set()
+
+    def err(msg, line):
+        raise ScenarioError(msg, path, line)
+
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = _strip_comment(raw)
+        if not line:
+            continue
+        if line.startswith("["):
+            m = re.fullmatch(r"\[\s*([A-Za-z]+)(?:\s+(\S+))?\s*\]", line)
+            if not m:
+                err("bad section header %r (expected [scenario], [defaults] or [section NAME])" % line, lineno)
+            kind, arg = m.group(1), m.group(2)
+            if kind == "scenario" and arg is None:
+                if seen_scenario_line is not None:
+                    err("second [scenario] (the first is on line %d)" % seen_scenario_line, lineno)
+                if state is not None:
+                    err("[scenario] must be the first section", lineno)
+                seen_scenario_line = lineno
+                state = "scenario"
+                continue
+            if kind not in ("defaults", "section") or (kind == "defaults") != (arg is None):
+                err("unknown section header %r (expected [scenario], [defaults] or [section NAME])" % line, lineno)
+            if seen_scenario_line is None:
+                err("%s before [scenario]" % line, lineno)
+            if kind == "defaults":
+                if defaults_line is not None:
+                    err("second [defaults] (the first is on line %d)" % defaults_line, lineno)
+                if sections:
+                    err("[defaults] after a [section]: it must come before the sections it applies to", lineno)
+                defaults_line = lineno
+                current = defaults
+                state = "defaults"
+                continue
+            if not _NAME_RE.fullmatch(arg):
+                err("bad section name %r (letters, digits, '_', '.', '-'; at most 64)" % arg, lineno)
+            if arg in names:
+                err("duplicate section [section %s]" % arg, lineno)
+            names.add(arg)
+            current = {}
+            sections.append((arg, lineno, current))
+            state = "section"
+            continue
+
+        m = re.fullmatch(r"([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(.*)", line)
+        if not m:
+            err("expected KEY = VALUE, got %r" % line, lineno)
+        key, value = m.group(1), m.group(2).strip()
+        if state is None:
+            err("key %r outside a section (the file starts with [scenario])" % key, lineno)
+        if state == "scenario":
+            if key not in SCENARIO_KEYS:
+                if key in RUN_KEYS:
+                    err("%r belongs in [defaults] or a [section], not [scenario]" % key, lineno)
+                err("unknown key %r in [scenario] (name, description)" % key, lineno)
+            if key == "name":
+                if sc.name is not None:
+                    err("duplicate key 'name' in [scenario]", lineno)
+                if not _NAME_RE.fullmatch(value):
+                    err("bad scenario name %r (letters, digits, '_', '.', '-'; at most 64)" % value, lineno)
+                sc.name = value
+            else:
+                if getattr(sc, "_desc_line", None):
+                    err("duplicate key 'description' in [scenario]", lineno)
+                sc._desc_line = lineno
+                sc.description = value
+            continue
+        if key not in RUN_KEYS:
+            if key in SCENARIO_KEYS:
+                err("%r belongs in [scenario]" % key, lineno)
+            err("unknown key %r (known: %s)" % (key, ", ".join(RUN_KEYS)), lineno)
+        if key in current:
+            err("duplicate key %r in this section (first on line %d)" % (key, current[key][1]), lineno)
+        words = value.split()
+        if not words:
+            err("%s: no value" % key, lineno)
+        vals = []
+        for w in words:
+            try:
+                v = _value(key, w)
+            except _Bad as e:
+                err("%s: %s" % (key, e), lineno)
+            if v in vals:
+                err("%s: %r is listed twice" % (key, w), lineno)
+            vals.append(v)
+        current[key] = (vals, lineno)
+
+    if seen_scenario_line is None:
+        raise ScenarioError("no [scenario] section (the file must start with [scenario] and name = ...)", path, 1)
+    if sc.name is None:
+        err("[scenario] has no name = ...", seen_scenario_line)
+    if not sections:
+        err("no [section NAME]: the scenario runs nothing", seen_scenario_line)
+
+    ov = {}
+    for key, raw in (overrides or {}).items():
+        if key not in RUN_KEYS:
+            raise ScenarioError("unknown key %r" % key)
+        if not raw:
+            raise ScenarioError("%s: no value" % key)
+        ov[key] = [validate_value(key, w) for w in raw]
+
+    for name, line, keys in sections:
+        merged = {k: v for k, (v, _) in defaults.items()}
+        for k, (v, _) in keys.items():
+            merged[k] = v
+        merged.update(ov)
+        if "transports" not in merged:
+            err("[section %s] runs nothing: no transports (set them here or in [defaults])" % name, line)
+        # profiles outermost, transports innermost (the transports of one
+        # setting run back to back), the others in file order.
+        order = ["profiles"] + [k for k in merged if k not in ("profiles", "transports")] + ["transports"]
+        lists = [merged.get(k, [RUN_KEYS[k][1]]) for k in order]
+        runs = []
+        for combo in itertools.product(*lists):
+            v = {k: d for k, (_, d) in RUN_KEYS.items()}
+            v.update(zip(order, combo))
+            runs.append(_params(v))
+        if not runs:
+            err("[section %s] runs nothing (an empty list)" % name, line)
+        sc.sections[name] = runs
+        sc.section_info[name] = {
+            "line": line,
+            "values": {k: list(v) for k, v in merged.items()},
+            "varies": [k for k in order if len(merged.get(k, [None])) > 1],
+        }
+    return sc
+
+
+if __name__ == "__main__":   # python3 scripts/scenario.py FILE: list its runs
+    import json
+    import sys
+    if len(sys.argv) != 2:
+        sys.exit("usage: scenario.py FILE.scn")
+    try:
+        s = parse(sys.argv[1])
+    except ScenarioError as e:
+        print(e, file=sys.stderr)
+        sys.exit(2)
+    for sec, p in s.runs():
+        print(sec, json.dumps(p))
+    print("%d runs" % s.count())

@@ -1,0 +1,267 @@
+"""scripts/scenario.py, the scenario-file parser (bench/README.md), and the
+parts of scripts/bench.py that run nothing: the real bench/*.scn parse to the
+documented run counts; values, units, comments, defaults and the cartesian
+product; every kind of bad file is refused with its FILE:LINE; bench.py
+--dry-run prints the commands and the count; bench.py exits 2 with the
+message on a bad scenario or option. No server is started."""
+
+import os
+import subprocess
+import sys
+import tempfile
+
+from harness import Tap, check, check_eq
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, "scripts"))
+import scenario  # noqa: E402
+
+BENCH = os.path.join(REPO, "scripts", "bench.py")
+TMP = tempfile.mkdtemp(prefix="ppscn-")
+_n = [0]
+
+
+def write(text):
+    _n[0] += 1
+    path = os.path.join(TMP, "t%d.scn" % _n[0])
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+HEAD = "[scenario]\nname = t\n\n[defaults]\ntransports = sse\n\n"   # lines 1-6
+
+
+def all_runs(sc):
+    return [p for runs in sc.sections.values() for p in runs]
+
+
+# ------------------------------------------------------------ real files
+
+def t_quick():
+    sc = scenario.parse(os.path.join(REPO, "bench", "quick.scn"))
+    check_eq(sc.name, "quick", "name")
+    check(sc.description.startswith("The default comparison"), "description %r" % sc.description)
+    check_eq(list(sc.sections), ["main"], "sections")
+    runs = all_runs(sc)
+    check_eq(len(runs), 16, "quick.scn runs (4 transports x 2 subscribers x 2 rates)")
+    combos = {(p["transport"], p["subscribers"], p["rate"]) for p in runs}
+    want = {(t, s, r) for t in scenario.TRANSPORTS for s in (1, 100) for r in (10, 1000)}
+    check_eq(combos, want, "the product")
+    for p in runs:
+        check_eq(tuple(p), scenario.PARAM_KEYS, "param keys")
+        check_eq((p["size"], p["poll_interval_ms"], p["duration_s"], p["warmup_s"], p["drain_s"],
+                  p["profile"], p["rtt_ms"], p["keepalive"]),
+                 (64, 100, 5, 1, 2, "loopback", 0, True), "fixed values of %r" % p)
+    # transports vary fastest: the four of one setting run back to back
+    check_eq([p["transport"] for p in runs[:4]], list(scenario.TRANSPORTS), "transport order")
+    check_eq({(p["subscribers"], p["rate"]) for p in runs[:4]}, {(1, 10)}, "first setting")
+    check(sc.text.startswith("[scenario]"), "text kept")
+    check_eq(sc.section_info["main"]["varies"], ["subscribers", "rate", "transports"], "varies")
+
+
+def t_smoke():
+    sc = scenario.parse(os.path.join(REPO, "bench", "smoke.scn"))
+    runs = all_runs(sc)
+    check_eq(len(runs), 4, "smoke.scn runs")
+    check_eq([p["transport"] for p in runs], list(scenario.TRANSPORTS), "transports")
+    check_eq({(p["subscribers"], p["rate"], p["duration_s"], p["warmup_s"], p["drain_s"]) for p in runs},
+             {(2, 20, 1, 0.2, 1)}, "values")
+
+
+def t_full():
+    sc = scenario.parse(os.path.join(REPO, "bench", "full.scn"))
+    check_eq(list(sc.sections), ["subscribers", "rate", "payload", "poll-interval", "pooling", "churn",
+                                 "profiles"], "sections in file order")
+    counts = {k: len(v) for k, v in sc.sections.items()}
+    check_eq(counts, {"subscribers": 20, "rate": 20, "payload": 12, "poll-interval": 10, "pooling": 2,
+                      "churn": 4, "profiles": 16}, "runs per section")
+    pay = sc.sections["payload"]
+    check_eq(sorted({p["size"] for p in pay}), [16, 1024, 16384], "sizes (KiB = 1024)")
+    check_eq({p["keepalive"] for p in sc.sections["pooling"]}, {True, False}, "keepalive on/off")
+    check_eq({p["profile"] for p in sc.sections["profiles"]}, set(scenario.PROFILES), "profiles")
+    check_eq({p["rtt_ms"] for p in sc.sections["profiles"] if p["profile"] == "mobile"}, {200}, "mobile rtt")
+    check_eq({p["churn_s"] for p in sc.sections["churn"]}, {1}, "churn")
+    check_eq({p["connect_rate"] for p in sc.sections["subscribers"]}, {2000}, "connect-rate")
+    check_eq(sorted({p["poll_interval_ms"] for p in sc.sections["poll-interval"]}), [10, 50, 100, 500, 1000],
+             "poll intervals")
+
+
+# ------------------------------------------------------------ good syntax
+
+def t_syntax():
+    p = write("# leading comment\n; another\n[scenario]   # trailing\nname = s1 ; comment\n"
+              "description = C# is not a comment here\n\n"
+              "[defaults]\ntransports = poll ws\nsubscribers = 3\nduration = 1.5s\nwarmup = 250us\n"
+              "drain = 2m\n\n"
+              "[section a]\nsize = 1K 2KiB 3M 1MiB 100B 7\nkeepalive = off\n"
+              "churn = 0\nconnections = 0 4\n"
+              "[section b]\nsubscribers = 5\npoll-interval = 0 20ms\nlongpoll-timeout = 10s\n"
+              "publish-via = ws\nconnect-rate = 2.5\nrate = 0.5\nchannels = 2\nprofiles = wan mobile\n")
+    sc = scenario.parse(p)
+    check_eq(sc.name, "s1", "name")
+    check_eq(sc.description, "C# is not a comment here", "description")
+    a, b = sc.sections["a"], sc.sections["b"]
+    check_eq(len(a), 2 * 6 * 2, "section a product")
+    check_eq(len(b), 2 * 2 * 2, "section b product")
+    check_eq([x["size"] for x in a[::4]], [1024, 2048, 3145728, 1048576, 100, 7], "sizes, in file order")
+    check_eq({(x["duration_s"], x["warmup_s"], x["drain_s"]) for x in a}, {(1.5, 0.00025, 120)}, "durations")
+    check_eq({x["keepalive"] for x in a}, {False}, "keepalive off")
+    check_eq({x["subscribers"] for x in a}, {3}, "defaults apply")
+    check_eq({x["subscribers"] for x in b}, {5}, "section overrides defaults")
+    check_eq({x["churn_s"] for x in a}, {0}, "churn 0")
+    check_eq([x["profile"] for x in b], ["wan"] * 4 + ["mobile"] * 4, "profiles vary slowest")
+    check_eq({x["poll_interval_ms"] for x in b}, {0, 20}, "poll intervals")
+    check_eq({(x["publish_via"], x["connect_rate"], x["rate"], x["channels"], x["longpoll_timeout_s"])
+              for x in b}, {("ws", 2.5, 0.5, 2, 10)}, "other keys")
+    check_eq(sc.count(), 32, "count")
+    args = scenario.client_args(a[2])
+    check("--no-keepalive" in args, "off -> --no-keepalive: %r" % args)
+    check("--churn" not in args and "--connect-rate" not in args, "zero churn/connect-rate left out: %r" % args)
+    check_eq(args[args.index("--duration") + 1], "1500ms", "--duration")
+    check_eq(args[args.index("--warmup") + 1], "250us", "--warmup")
+    check_eq(args[args.index("--drain") + 1], "120s", "--drain")
+    check_eq(args[args.index("--connections") + 1], "4", "--connections")
+    argsb = scenario.client_args(b[0])
+    check_eq(argsb[argsb.index("--connect-rate") + 1], "2.5", "--connect-rate")
+    check_eq(argsb[argsb.index("--poll-interval") + 1], "0", "--poll-interval 0")
+
+
+def t_overrides():
+    sc = scenario.parse(os.path.join(REPO, "bench", "smoke.scn"), {"profiles": ["wan", "lan"], "duration": ["3s"]})
+    runs = all_runs(sc)
+    check_eq(len(runs), 8, "runs with two profiles")
+    check_eq({(p["profile"], p["duration_s"]) for p in runs}, {("wan", 3), ("lan", 3)}, "overridden")
+    try:
+        scenario.parse(os.path.join(REPO, "bench", "smoke.scn"), {"profiles": ["moon"]})
+    except scenario.ScenarioError as e:
+        check("unknown profile 'moon'" in str(e), "message %r" % str(e))
+    else:
+        check(False, "a bad override was accepted")
+
+
+# ------------------------------------------------------------ errors
+
+BAD = [
+    # (name, text, line, words in the message)
+    ("unknown key", HEAD + "[section a]\nrate = 10\ncolour = red\n", 9, "unknown key 'colour'"),
+    ("bad duration (no unit)", HEAD + "[section a]\nduration = 5\n", 8, "bad duration '5'"),
+    ("bad duration (unit)", HEAD + "[section a]\nrate = 1\nwarmup = 1s 5x\n", 9, "bad duration '5x'"),
+    ("zero duration", HEAD + "[section a]\nduration = 0\n", 8, "more than 0"),
+    ("bad profile", HEAD + "[section a]\nprofiles = loopback moon\n", 8, "unknown profile 'moon'"),
+    ("bad transport", "[scenario]\nname = t\n[defaults]\ntransports = poll udp\n[section a]\nrate = 1\n", 4,
+     "unknown transport 'udp'"),
+    ("bad size", HEAD + "[section a]\nsize = 1GB\n", 8, "bad size '1GB'"),
+    ("bad count", HEAD + "[section a]\nsubscribers = 1.5\n", 8, "bad count '1.5'"),
+    ("negative count", HEAD + "[section a]\nconnections = -1\n", 8, "bad count '-1'"),
+    ("zero subscribers", HEAD + "[section a]\nsubscribers = 0\n", 8, "from 1 to"),
+    ("bad rate", HEAD + "[section a]\nrate = fast\n", 8, "bad rate 'fast'"),
+    ("bad on/off", HEAD + "[section a]\nkeepalive = yes\n", 8, "on or off"),
+    ("bad publish-via", HEAD + "[section a]\npublish-via = sse\n", 8, "http or ws"),
+    ("key outside a section", "name = t\n[scenario]\nname = t\n", 1, "outside a section"),
+    ("section before [scenario]", "# c\n[defaults]\ntransports = sse\n[scenario]\nname = t\n", 2,
+     "before [scenario]"),
+    ("duplicate key", HEAD + "[section a]\nrate = 1\nsize = 64\nrate = 2\n", 10, "duplicate key 'rate'"),
+    ("duplicate key in defaults", "[scenario]\nname = t\n[defaults]\nsize = 1\nsize = 2\n", 5, "duplicate key"),
+    ("duplicate name", "[scenario]\nname = t\nname = u\n", 3, "duplicate key 'name'"),
+    ("missing name", "# x\n\n[scenario]\ndescription = no name\n[defaults]\ntransports = sse\n[section a]\n"
+     "rate = 1\n", 3, "no name"),
+    ("no [scenario]", "# only a comment\n", 1, "no [scenario]"),
+    ("duplicate section", HEAD + "[section a]\nrate = 1\n[section a]\nrate = 2\n", 9, "duplicate section"),
+    ("unknown section header", HEAD + "[sweep a]\nrate = 1\n", 7, "unknown section header"),
+    ("defaults after a section", "[scenario]\nname = t\n[section a]\ntransports = ws\n[defaults]\nsize = 1\n", 5,
+     "[defaults] after"),
+    ("second [defaults]", HEAD + "[defaults]\nsize = 1\n", 7, "second [defaults]"),
+    ("no sections", HEAD, 1, "runs nothing"),
+    ("no transports", "[scenario]\nname = t\n\n[section a]\nrate = 1\n", 4, "no transports"),
+    ("empty value", HEAD + "[section a]\nrate =\n", 8, "no value"),
+    ("value listed twice", HEAD + "[section a]\nrate = 10 10\n", 8, "listed twice"),
+    ("not KEY = VALUE", HEAD + "[section a]\nrate 10\n", 8, "expected KEY = VALUE"),
+    ("run key in [scenario]", "[scenario]\nname = t\nrate = 1\n", 3, "belongs in [defaults]"),
+    ("bad scenario name", "[scenario]\nname = a/b\n", 2, "bad scenario name"),
+]
+
+
+def t_bad(text, line, words):
+    path = write(text)
+    try:
+        sc = scenario.parse(path)
+    except scenario.ScenarioError as e:
+        msg = str(e)
+        check(msg.startswith("%s:%d: " % (path, line)), "message %r does not start with %s:%d:" % (msg, path, line))
+        check(words in msg, "message %r lacks %r" % (msg, words))
+        check("\n" not in msg, "one line: %r" % msg)
+        return
+    check(False, "accepted, %r" % sc)
+
+
+def t_unreadable():
+    try:
+        scenario.parse(os.path.join(TMP, "does-not-exist.scn"))
+    except scenario.ScenarioError as e:
+        check("does-not-exist.scn: cannot read" in str(e), "message %r" % str(e))
+    else:
+        check(False, "a missing file parsed")
+
+
+# ------------------------------------------------------------ bench.py, nothing run
+
+def bench(*args, timeout=30):
+    return subprocess.run(["/usr/bin/python3", BENCH] + list(args), stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout, cwd=REPO)
+
+
+def t_dry_run():
+    out = os.path.join(TMP, "dry")
+    r = bench("bench/quick.scn", "--dry-run", "--out", out)
+    text = r.stdout.decode()
+    check_eq(r.returncode, 0, "exit status (stderr %r)" % r.stderr[-500:])
+    lines = text.strip().splitlines()
+    check_eq(lines[-1], "16 runs", "last line")
+    clients = [x for x in lines if "pushpull-client " in x and not x.startswith("#")]
+    check_eq(len(clients), 16, "client commands")
+    check("--transport poll" in clients[0] and "--json %s/client/1.json" % out in clients[0], clients[0])
+    check(not os.path.exists(out), "--dry-run created the results folder")
+    r = bench("bench/full.scn", "--dry-run", "--only-section", "profiles", "--duration", "1s")
+    lines = r.stdout.decode().strip().splitlines()
+    check_eq((r.returncode, lines[-1]), (0, "16 runs"), "one section of full.scn")
+    check(any("pushpull-relay" in x and "--delay 100ms" in x and "--rate 2Mbit" in x for x in lines),
+          "mobile relay command")
+    check(all("--duration 1s" in x for x in lines if "pushpull-client " in x and not x.startswith("#")),
+          "--duration override")
+
+
+def t_bench_errors():
+    path = write(HEAD + "[section a]\nrate = 10\ncolour = red\n")
+    r = bench(path, "--dry-run")
+    check_eq(r.returncode, 2, "exit status on a bad scenario")
+    check("%s:9: unknown key 'colour'" % path in r.stderr.decode(), "stderr %r" % r.stderr)
+    for args, words in ((["--profiles", "loopback,moon"], "--profiles: unknown profile 'moon'"),
+                        (["--duration", "5"], "--duration: bad duration '5'"),
+                        (["--only-section", "nope"], "no section nope")):
+        r = bench("bench/quick.scn", "--dry-run", *args)
+        check_eq(r.returncode, 2, "exit status of %r" % args)
+        check(words in r.stderr.decode(), "stderr of %r: %r" % (args, r.stderr))
+    r = bench()
+    check_eq(r.returncode, 2, "exit status without a scenario")
+
+
+def main():
+    tap = Tap(__file__, watchdog_s=80)
+    tap.run("quick.scn: 16 runs, 4 transports x 2 subscriber counts x 2 rates", t_quick)
+    tap.run("smoke.scn: 4 runs", t_smoke)
+    tap.run("full.scn parses: every section and value", t_full)
+    tap.run("syntax: comments, units, defaults, product, client flags", t_syntax)
+    tap.run("overrides (--profiles, --duration) replace a key everywhere", t_overrides)
+    for name, text, line, words in BAD:
+        tap.run("refused with FILE:%d: %s" % (line, name), t_bad, text, line, words)
+    tap.run("an unreadable file names itself", t_unreadable)
+    tap.run("bench.py --dry-run: the commands and the run count, nothing run", t_dry_run)
+    tap.run("bench.py: exit 2 with the message on a bad scenario or option", t_bench_errors)
+    import shutil
+    shutil.rmtree(TMP, ignore_errors=True)
+    tap.done()
+
+
+if __name__ == "__main__":
+    main()
