@@ -78,6 +78,8 @@ static void set_url(char *dst, size_t cap, const char *flag, const char *v)
 
 static void parse_transports(struct client_config *cfg, const char *v)
 {
+    if (strspn(v, ", ") == strlen(v))
+        cli_usage_error("--transport: '%s' names no transport", v);
     memset(cfg->transports, 0, sizeof cfg->transports);
     char buf[128];
     snprintf(buf, sizeof buf, "%s", v);
@@ -299,8 +301,10 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
             publisher_start(r->pub, run->t0_us, run->k_measure_to);
             enter_phase(r, PH_WARMUP, now);
         } else if (now > r->connect_deadline_us) {
-            r->failure = connected_count(r) == 0 ? "no subscriber connected within the connect timeout"
-                                                 : "not every subscriber connected within the connect timeout";
+            unsigned n = connected_count(r);
+            r->failure = n == 0 ? "no subscriber connected within the connect timeout"
+                       : n < cfg->subscribers ? "not every subscriber connected within the connect timeout"
+                       : "the WebSocket publisher did not connect within the connect timeout";
             event_base_loopexit(run->base, NULL);
         }
         break;

@@ -18,6 +18,7 @@ struct sse_sub {
     struct curl_slist *headers;
     bool answered;                    /* response headers seen */
     bool fresh;                       /* churn: reconnect on a new connection */
+    bool refused;                     /* the answer was not 200: not a stream */
     bool failed;                      /* a protocol error: end this stream */
 };
 
@@ -37,6 +38,8 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud)
     struct sse_sub *ss = ud;
     size_t len = size * n;
     ss->s->run->cost.bytes_rx += len;
+    if (ss->refused)
+        return 0;                     /* ends the transfer: counted, retried */
     if (!ss->s->track.connected) {
         track_connected(ss->s->run, &ss->s->track);
         subscriber_ok(ss->s);
@@ -50,13 +53,14 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud)
 
 static size_t on_header(char *data, size_t size, size_t n, void *ud)
 {
-    (void)data;
     struct sse_sub *ss = ud;
     if (!ss->answered) {
         /* The request is on the wire by now: count it while the stream
          * lasts, not when it ends (it may outlive the measurement). */
         ss->answered = true;
         subscriber_account_request(ss->s, ss->x.easy);
+        /* Only a 200 is a stream; an error answer's body is no event. */
+        ss->refused = !(size * n >= 12 && memcmp(data + 8, " 200", 4) == 0);
     }
     ss->s->run->cost.bytes_rx += size * n;
     return size * n;

@@ -269,7 +269,7 @@ static void test_document(void)
                                                     "status")), "failed");
         json_t *c = json_object_get(doc, "config");
         static const char *const keys[] = {
-            "url", "transports", "subscribers", "channels", "rate", "size", "duration_s",
+            "url", "publish_url", "transports", "subscribers", "channels", "rate", "size", "duration_s",
             "warmup_s", "drain_s", "poll_interval_s", "longpoll_timeout_s",
             "connect_timeout_s", "connect_rate", "churn_s", "connections", "keepalive",
             "publish_via", "seed", "json_path", "csv_path", "run_tag", "quiet" };

@@ -687,6 +687,7 @@ static void test_subscriber_and_publisher(void)
         return;
     }
     snprintf(e2e_cfg.url, sizeof e2e_cfg.url, "http://127.0.0.1:%d", server_port);
+    snprintf(e2e_cfg.publish_url, sizeof e2e_cfg.publish_url, "%s", e2e_cfg.url);
     e2e_cfg.channels = 1;
     e2e_cfg.size = 40;
     e2e_cfg.connect_timeout_us = 2 * SEC;
@@ -707,6 +708,11 @@ static void test_subscriber_and_publisher(void)
     e.s.track.connect_start_us = run_now_us();
     e.pub = ws_publisher_open(&e2e_run, NULL, 0);
     CHECK(e.pub != NULL);
+    if (!e.pub) {
+        free(e.s.track.seen);
+        free(e2e_run.sent_us);
+        return;
+    }
     CHECK_EQ_U(ws_ops.start(&e.s), 0);
     CHECK_EQ_U(ws_publisher_send(e.pub, "early", 5), -1);   /* not open yet */
     struct event *tick = event_new(e2e_run.base, -1, EV_PERSIST, e2e_step, &e);
