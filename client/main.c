@@ -187,10 +187,10 @@ static void parse_args(int argc, char **argv, struct client_config *cfg)
         cli_usage_error("--longpoll-timeout: from 1s to 120s (the server caps it)");
     if (cfg->connect_timeout_us < 1000)
         cli_usage_error("--connect-timeout: at least 1ms");
-    if ((cfg->transports[TR_SSE] || cfg->transports[TR_WS]) && cfg->connections &&
-        cfg->connections < cfg->subscribers)
-        cli_usage_error("--connections below --subscribers: SSE and WebSocket hold one "
-                  "connection each");
+    if ((cfg->transports[TR_LONGPOLL] || cfg->transports[TR_SSE] || cfg->transports[TR_WS]) &&
+        cfg->connections && cfg->connections < cfg->subscribers)
+        cli_usage_error("--connections below --subscribers: long polls, SSE and WebSocket hold "
+                        "a connection each while they wait (use it with --transport poll)");
     double total = (double)(cfg->warmup_us + cfg->duration_us) / 1e6 * cfg->rate;
     if (total > 5e7)
         cli_usage_error("--rate x (--warmup + --duration) is over 50 million messages");
@@ -208,7 +208,7 @@ struct runner {
     struct loop *sub_loop, *pub_loop;
     struct publisher *pub;
     struct event *tick;
-    uint64_t phase_start_us, connect_deadline_us, drain_end_us, last_progress_us;
+    uint64_t phase_start_us, connect_deadline_us, drain_end_us, cost_end_us, last_progress_us;
     struct cost cost0, cost1;
     struct rusage ru0, ru1;
     struct server_sample srv0, srv1;
@@ -318,17 +318,22 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         break;
     case PH_MEASURE:
         if (now >= run->measure_end_us) {
-            getrusage(RUSAGE_SELF, &r->ru1);
-            r->cost1 = run->cost;
-            r->fetch1 = stats_fetch_start(r->pub_loop, cfg->publish_url, &r->srv1);
             r->drain_end_us = now + cfg->drain_us;
             enter_phase(r, PH_DRAIN, now);
         }
         break;
     case PH_DRAIN: {
+        /* The costs end with the drain, which ends as soon as every expected
+         * delivery is in: the requests that fetch the window's last
+         * messages belong to the window's cost. */
         bool all_in = run->delivered >= run->expected && publisher_in_flight(r->pub) == 0;
-        if ((now >= r->drain_end_us || all_in) && stats_fetch_done(r->fetch0) &&
-            stats_fetch_done(r->fetch1)) {
+        if (!r->fetch1 && (now >= r->drain_end_us || all_in)) {
+            getrusage(RUSAGE_SELF, &r->ru1);
+            r->cost1 = run->cost;
+            r->cost_end_us = now;
+            r->fetch1 = stats_fetch_start(r->pub_loop, cfg->publish_url, &r->srv1);
+        }
+        if (r->cost_end_us && stats_fetch_done(r->fetch0) && stats_fetch_done(r->fetch1)) {
             enter_phase(r, PH_DONE, now);
             event_base_loopexit(run->base, NULL);
         }
@@ -403,8 +408,9 @@ static void runner_teardown(struct runner *r)
 
 static void cost_window(struct cost *total, const struct cost *start, const struct cost *end)
 {
-    /* Requests, bytes and connections: inside the measure window only, like
-     * CPU. Reconnects and errors: the whole run, so none is missed. */
+    /* Requests, bytes and connections: from the measure window's start to
+     * the drain's end, like CPU. Reconnects and errors: the whole run, so
+     * none is missed. */
     total->requests = end->requests - start->requests;
     total->empty_answers = end->empty_answers - start->empty_answers;
     total->bytes_rx = end->bytes_rx - start->bytes_rx;

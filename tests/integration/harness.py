@@ -1096,3 +1096,102 @@ def stat_path(st, path):
     for k in path.split("."):
         cur = cur[k]
     return cur
+
+
+# ------------------------------------------------------------------ client
+
+CLIENT = os.path.join(BIN, "pushpull-client")
+
+# What a sanitizer (ASan, UBSan, LSan) writes when it finds something; under
+# a sanitizer build such a report ends the process with status 1, which a
+# test that accepts "exit 0 or 1" must not mistake for a clean exit.
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                   "SUMMARY: UndefinedBehaviorSanitizer", "AddressSanitizer:DEADLYSIGNAL")
+
+
+class ClientResult:
+    def __init__(self, args, rc, stdout, stderr, elapsed, timed_out, json_path):
+        self.args, self.rc, self.stdout, self.stderr = args, rc, stdout, stderr
+        self.elapsed, self.timed_out, self.json_path = elapsed, timed_out, json_path
+        self.doc = None
+        self.json_error = None
+        if json_path and os.path.exists(json_path):
+            try:
+                with open(json_path, "rb") as f:
+                    self.doc = json.loads(f.read().decode("utf-8"), parse_constant=_no_constant)
+            except Exception as e:  # noqa: BLE001
+                self.json_error = e
+
+    def sanitizer_report(self):
+        return any(m in self.stderr for m in SANITIZER_MARKS)
+
+    def run(self, transport):
+        """The runs[] entry of one transport."""
+        check(self.doc is not None, "no JSON document (%s); %s" % (self.json_error, self.describe()))
+        for r in self.doc.get("runs", []):
+            if r.get("transport") == transport:
+                return r
+        raise TestFailure("no run of %s in the JSON; %s" % (transport, self.describe()))
+
+    def describe(self):
+        return ("pushpull-client %s: exit %s after %.1fs%s; stderr:\n%s\nstdout:\n%s"
+                % (" ".join(self.args), self.rc, self.elapsed, " (TIMED OUT, killed)" if self.timed_out else "",
+                   self.stderr[-3000:], self.stdout[-2500:]))
+
+
+def _no_constant(name):
+    raise ValueError("JSON has %s (NaN/Infinity are not JSON)" % name)
+
+
+_tmpdirs = []
+
+
+def client_tmpdir():
+    """A temporary directory removed when the test program exits."""
+    d = tempfile.mkdtemp(prefix="ppclient-")
+    if not _tmpdirs:
+        import atexit
+        import shutil
+        atexit.register(lambda: [shutil.rmtree(x, ignore_errors=True) for x in _tmpdirs])
+    _tmpdirs.append(d)
+    return d
+
+
+def run_client(args, timeout, json_file=True, env=None):
+    """Run bin/pushpull-client with args (strings), --json to a temp file
+    unless json_file is False (or args already name one). Killed after
+    timeout seconds (scaled; SIGTERM, then SIGKILL 3 s later). Returns a
+    ClientResult."""
+    args = [str(a) for a in args]
+    tmpdir = client_tmpdir()
+    json_path = None
+    if "--json" in args:
+        json_path = args[args.index("--json") + 1]
+    elif json_file:
+        json_path = os.path.join(tmpdir, "out.json")
+        args = args + ["--json", json_path]
+    if not os.access(CLIENT, os.X_OK):
+        raise TestFailure("no client binary at %s (set PUSHPULL_BIN or run make)" % CLIENT)
+    outf, errf = tempfile.TemporaryFile(dir=tmpdir), tempfile.TemporaryFile(dir=tmpdir)
+    t0 = time.monotonic()
+    p = _spawn([CLIENT] + args, stdin=subprocess.DEVNULL, stdout=outf, stderr=errf,
+               env=dict(os.environ, **(env or {})))
+    timed_out = False
+    try:
+        p.wait(timeout=T(timeout))
+    except subprocess.TimeoutExpired:
+        timed_out = True          # SIGTERM first: an interrupted client still reports
+        p.terminate()
+        try:
+            p.wait(timeout=T(3))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout=10)
+    el = time.monotonic() - t0
+    outf.seek(0)
+    errf.seek(0)
+    res = ClientResult(args, p.returncode, outf.read().decode(errors="replace"),
+                       errf.read().decode(errors="replace"), el, timed_out, json_path)
+    outf.close()
+    errf.close()
+    return res
