@@ -131,6 +131,13 @@ int track_envelope(struct run *run, struct sub_track *t, const char *json, size_
         track_gap(run, t, lost, first);
         return 0;
     }
+    uint64_t id, ts;
+    const char *data;
+    size_t data_len;
+    if (envelope_peek(json, len, &id, &ts, &data, &data_len)) {
+        track_message(run, t, id, data, data_len, now);
+        return 0;
+    }
     struct envelope e;
     if (envelope_decode(json, len, &e) != 0) {
         run->cost.protocol_errors++;

@@ -119,6 +119,52 @@ char *envelope_encode(uint64_t id, uint64_t ts_us, const char *data,
     return out;
 }
 
+static bool peek_literal(const char **p, const char *end, const char *lit, size_t n)
+{
+    if ((size_t)(end - *p) < n || memcmp(*p, lit, n) != 0)
+        return false;
+    *p += n;
+    return true;
+}
+
+static bool peek_u64(const char **p, const char *end, uint64_t *out)
+{
+    const char *s = *p;
+    uint64_t v = 0;
+    if (s >= end || *s < '0' || *s > '9' || (*s == '0' && s + 1 < end && s[1] >= '0' && s[1] <= '9'))
+        return false;                 /* JSON has no leading zeros */
+    for (; s < end && *s >= '0' && *s <= '9'; s++) {
+        if (v > (UINT64_MAX - 9) / 10)
+            return false;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    *p = s;
+    *out = v;
+    return true;
+}
+
+int envelope_peek(const char *json, size_t len, uint64_t *id, uint64_t *ts_us,
+                  const char **data, size_t *data_len)
+{
+    const char *p = json, *end = json + len;
+    uint64_t i, t;
+    if (!peek_literal(&p, end, "{\"id\":", 6) || !peek_u64(&p, end, &i) || i == 0 ||
+        i > INT64_MAX || !peek_literal(&p, end, ",\"ts\":", 6) || !peek_u64(&p, end, &t) ||
+        t > INT64_MAX || !peek_literal(&p, end, ",\"data\":\"", 9))
+        return 0;
+    const char *start = p;
+    for (; p < end && *p != '"'; p++)
+        if (*p == '\\' || (unsigned char)*p < 0x20)
+            return 0;                 /* an escape or invalid JSON: the slow path */
+    if (end - p != 2 || p[1] != '}')
+        return 0;
+    *id = i;
+    *ts_us = t;
+    *data = start;
+    *data_len = (size_t)(p - start);
+    return 1;
+}
+
 int envelope_decode(const char *json, size_t len, struct envelope *out)
 {
     memset(out, 0, sizeof *out);

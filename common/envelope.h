@@ -33,6 +33,13 @@ struct envelope {
     size_t data_len;
 };
 
+/* The server's own form, {"id":N,"ts":N,"data":"..."} with no escape in
+ * data, read in place without allocating: the client sees one per delivery.
+ * Returns 1 and sets the fields (*data points into json), or 0 when the text
+ * is not in exactly that form; then envelope_decode decides. */
+int envelope_peek(const char *json, size_t len, uint64_t *id, uint64_t *ts_us,
+                  const char **data, size_t *data_len);
+
 /* Parse one envelope (jansson). Returns 0, or -1 when the text is not a JSON
  * object with an integer id >= 1, an integer ts >= 0 and a string data.
  * Duplicate keys and trailing text are rejected, other members ignored; id

@@ -27,11 +27,17 @@ echo "== 1. short-poll request rate: pushpull-client --poll-interval 0 vs wrk -t
 for i in $(seq 10); do curl -s -o /dev/null -X POST --data-binary "m$i" "$SRV_URL/pub/wrkref"; done
 ours=(); theirs=()
 for r in $(seq "$ROUNDS"); do
-    "$PUSHPULL_BIN/pushpull-client" --url "$SRV_URL" --transport poll --quiet \
-        --subscribers "$CONNS" --connections "$CONNS" --poll-interval 0 --rate 1 \
-        --warmup 1s --duration "${DURATION}s" --drain 0 --json "$work/poll.json" >/dev/null
-    a=$(field "$work/poll.json" "r['cost']['requests'] / r['elapsed_s']")
-    b=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" "$SRV_URL/poll/wrkref?since=10" | awk '/^Requests\/sec:/ {print $2}')
+    client_rps() {
+        "$PUSHPULL_BIN/pushpull-client" --url "$SRV_URL" --transport poll --quiet \
+            --subscribers "$CONNS" --connections "$CONNS" --poll-interval 0 --rate 1 \
+            --warmup 1s --duration "${DURATION}s" --drain 0 --json "$work/poll.json" >/dev/null
+        field "$work/poll.json" "r['cost']['requests'] / r['elapsed_s']"
+    }
+    wrk_rps() {
+        wrk -t1 -c"$CONNS" -d"${DURATION}s" "$SRV_URL/poll/wrkref?since=10" | awk '/^Requests\/sec:/ {print $2}'
+    }
+    # Alternate who goes first, so a drift in machine load favours neither.
+    if [ $((r % 2)) -eq 1 ]; then a=$(client_rps); b=$(wrk_rps); else b=$(wrk_rps); a=$(client_rps); fi
     printf 'round %d: client %9.0f req/s   wrk %9.0f req/s   ratio %.2f\n' "$r" "$a" "$b" "$(echo "$a / $b" | bc -l)"
     ours+=("$a"); theirs+=("$b")
 done

@@ -6,7 +6,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 : "${PUSHPULL_BIN:=$here/../bin}"
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5s}
 CONNS=${CONNS:-50}
 
@@ -58,8 +58,12 @@ echo "wrk -t1 -c$CONNS -d$DURATION, $ROUNDS rounds, alternating"
 echo "pushpull: GET /poll/bench?since=10 on a channel with 10 retained messages"
 echo "nginx:    return 200 with the same body ($(printf %s "$body" | wc -c) bytes), 1 worker"
 for r in $(seq "$ROUNDS"); do
-    a=$(rps "$SRV_URL/poll/bench?since=10")
-    b=$(rps "http://127.0.0.1:$nport/")
+    # Alternate who goes first, so a drift in machine load favours neither.
+    if [ $((r % 2)) -eq 1 ]; then
+        a=$(rps "$SRV_URL/poll/bench?since=10"); b=$(rps "http://127.0.0.1:$nport/")
+    else
+        b=$(rps "http://127.0.0.1:$nport/"); a=$(rps "$SRV_URL/poll/bench?since=10")
+    fi
     printf 'round %d: pushpull %10.0f req/s   nginx %10.0f req/s   ratio %.2f\n' "$r" "$a" "$b" \
         "$(echo "$a / $b" | bc -l)"
     ours+=("$a"); theirs+=("$b")

@@ -329,7 +329,59 @@ static void test_decode_truncated(void)
     free(json);
 }
 
-UNIT_MAIN(test_escape_controls, test_escape_specials, test_escape_every_byte,
+/* The in-place fast path reads exactly the server's form and agrees with
+ * the full parser; anything else it declines (0), never misreads. */
+static void test_peek_agrees_with_decode(void)
+{
+    const char *canonical[] = {
+        "{\"id\":1,\"ts\":0,\"data\":\"\"}",
+        "{\"id\":42,\"ts\":1764059000123456,\"data\":\"7 123 xxxxxxxx\"}",
+        "{\"id\":9223372036854775807,\"ts\":9223372036854775807,\"data\":\"\xc3\xa9t\xc3\xa9\"}",
+    };
+    for (size_t i = 0; i < sizeof canonical / sizeof canonical[0]; i++) {
+        uint64_t id, ts;
+        const char *data;
+        size_t dlen;
+        struct envelope e;
+        size_t len = strlen(canonical[i]);
+        CHECK_EQ_U(envelope_peek(canonical[i], len, &id, &ts, &data, &dlen), 1);
+        CHECK_EQ_U(envelope_decode(canonical[i], len, &e), 0);
+        CHECK_EQ_U(id, e.id);
+        CHECK_EQ_U(ts, e.ts_us);
+        CHECK_EQ_U(dlen, e.data_len);
+        CHECK(memcmp(data, e.data, dlen) == 0);
+        envelope_clear(&e);
+        /* Every prefix is declined, never read past. */
+        for (size_t n = 0; n < len; n++) {
+            char *copy = malloc(n ? n : 1);
+            memcpy(copy, canonical[i], n);
+            CHECK_EQ_U(envelope_peek(copy, n, &id, &ts, &data, &dlen), 0);
+            free(copy);
+        }
+    }
+    const char *declined[] = {
+        "{\"id\":1,\"ts\":2,\"data\":\"a\\\"b\"}",      /* an escape: slow path */
+        "{\"id\":1,\"ts\":2,\"data\":\"a\\nb\"}",
+        "{\"id\":0,\"ts\":2,\"data\":\"a\"}",            /* id 0 */
+        "{\"id\":01,\"ts\":2,\"data\":\"a\"}",           /* leading zero */
+        "{\"id\":1,\"ts\":-2,\"data\":\"a\"}",
+        "{\"id\":1, \"ts\":2,\"data\":\"a\"}",           /* other spacing */
+        "{\"ts\":2,\"id\":1,\"data\":\"a\"}",            /* other order */
+        "{\"id\":1,\"ts\":2,\"data\":\"a\"} ",           /* trailing text */
+        "{\"id\":1,\"ts\":2,\"data\":\"a\",\"x\":1}",
+        "{\"id\":99999999999999999999,\"ts\":2,\"data\":\"a\"}",
+        "{\"id\":1,\"ts\":2,\"data\":\"a\tb\"}",         /* raw control char */
+        "{\"gap\":true,\"since\":3,\"first_id\":10,\"lost\":6}",
+    };
+    for (size_t i = 0; i < sizeof declined / sizeof declined[0]; i++) {
+        uint64_t id, ts;
+        const char *data;
+        size_t dlen;
+        CHECK_EQ_U(envelope_peek(declined[i], strlen(declined[i]), &id, &ts, &data, &dlen), 0);
+    }
+}
+
+UNIT_MAIN(test_peek_agrees_with_decode, test_escape_controls, test_escape_specials, test_escape_every_byte,
           test_escape_non_ascii, test_escape_worst_case, test_escape_every_offset, test_escape_jansson_agrees,
           test_encode_exact, test_round_trip, test_decode_accepts, test_decode_rejects,
           test_decode_truncated)
