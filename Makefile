@@ -2,6 +2,7 @@
 #   make            build bin/pushpull-server, bin/pushpull-client, bin/pushpull-relay
 #   make test       unit + integration tests; last line "N passed, N failed"
 #   make test SANITIZE=address,undefined   the same under ASan+UBSan
+#   make test-browser   the live page in headless chromium (tests/browser/)
 #   make bench      bench/quick.scn: the four transports compared, results/
 #   make bench-full bench/full.scn: every sweep and network profile
 #   make report RESULTS=results/<folder>   re-render a folder's report.md
@@ -57,7 +58,7 @@ CLIENT_OBJ := $(CLIENT_SRC:%.c=$(OUT)/%.o)
 RELAY_OBJ  := $(RELAY_SRC:%.c=$(OUT)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
 
-.PHONY: all deps test bench bench-full report bench-server bench-client clean
+.PHONY: FORCE all deps test test-browser bench bench-full report bench-server bench-client clean
 PROGRAMS := $(BIN)/pushpull-server $(BIN)/pushpull-client \
             $(BIN)/pushpull-relay
 all: $(PROGRAMS)
@@ -74,15 +75,36 @@ $(OUT)/common/%.o: common/%.c | deps
 $(OUT)/server/%.o: server/%.c | deps
 	$(call quiet,CC,$<)mkdir -p $(@D) && $(CC) $(ALL_CFLAGS) $(call pkg_cflags,$(SERVER_PKGS)) -c $< -o $@
 
+# The live page is part of the binary: mk/embed.sh writes web/'s bytes as C
+# (the folder is a prerequisite too, so an added or removed file counts).
+WEB_FILES := $(sort $(wildcard web/*.html web/*.js web/*.css web/*.svg))
+WEB_OBJ   := $(OUT)/gen/web_files.o
+
+$(OUT)/gen/web_files.c: $(WEB_FILES) web mk/embed.sh
+	$(call quiet,GEN,$@)mkdir -p $(@D) && mk/embed.sh $(WEB_FILES) >$@.tmp && mv $@.tmp $@
+
+$(WEB_OBJ): $(OUT)/gen/web_files.c | deps
+	$(call quiet,CC,$<)$(CC) $(ALL_CFLAGS) -Iserver $(call pkg_cflags,libmicrohttpd) -c $< -o $@
+
 # Server modules other than main.c go in an archive so unit tests can link
 # exactly the modules they use.
-SERVER_LIB_OBJ := $(filter-out $(OUT)/server/main.o,$(SERVER_OBJ))
+SERVER_LIB_OBJ := $(filter-out $(OUT)/server/main.o,$(SERVER_OBJ)) $(WEB_OBJ)
 
 $(OUT)/libcommon.a: $(COMMON_OBJ)
 	$(call quiet,AR,$@)rm -f $@ && ar rcs $@ $^
 
 $(OUT)/libserver.a: $(SERVER_LIB_OBJ)
 	$(call quiet,AR,$@)rm -f $@ && ar rcs $@ $^
+
+# The git revision goes into the client's result manifest. The header is
+# rewritten only when the revision changes, so only report.o rebuilds.
+GIT_REV := $(shell git rev-parse --short HEAD 2>/dev/null)$(shell git diff --quiet HEAD -- 2>/dev/null || echo -dirty)
+$(OUT)/gitrev.h: FORCE
+	$(Q)mkdir -p $(@D) && echo '#define PUSHPULL_GIT_REV "$(GIT_REV)"' > $@.tmp && \
+	  { cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@; }
+FORCE:
+$(OUT)/client/report.o: $(OUT)/gitrev.h
+$(OUT)/client/report.o: ALL_CFLAGS += $(if $(GIT_REV),-include $(OUT)/gitrev.h)
 
 $(OUT)/client/%.o: client/%.c | deps
 	$(call quiet,CC,$<)mkdir -p $(@D) && $(CC) $(ALL_CFLAGS) $(call pkg_cflags,$(CLIENT_PKGS)) -c $< -o $@
@@ -120,6 +142,12 @@ $(OUT)/tests/%: tests/unit/%.c tests/unit/unit.h $(TEST_LIBS) | deps
 test: all $(UNIT_BIN)
 	$(Q)PUSHPULL_BIN=$(CURDIR)/$(BIN) PUSHPULL_UNIT=$(CURDIR)/$(OUT)/tests \
 	  SANITIZE='$(SANITIZE)' tests/run.sh
+
+# Debian's chromium driven by playwright-core (tests/browser/node_modules,
+# installed from its lockfile); not part of `make test`.
+test-browser: all
+	$(Q)scripts/install-deps.sh --browser && \
+	  PUSHPULL_BIN=$(CURDIR)/$(BIN) node tests/browser/test_page.mjs
 
 # The scenario runner (scripts/bench.py, bench/README.md) writes
 # results/<UTC time>-<scenario>/ and its report.
