@@ -81,7 +81,7 @@ WEB_FILES := $(sort $(wildcard web/*.html web/*.js web/*.css web/*.svg))
 WEB_OBJ   := $(OUT)/gen/web_files.o
 
 $(OUT)/gen/web_files.c: $(WEB_FILES) web mk/embed.sh
-	$(call quiet,GEN,$@)mkdir -p $(@D) && mk/embed.sh $(WEB_FILES) >$@.tmp && mv $@.tmp $@
+	$(call quiet,GEN,$@)mkdir -p $(@D) && sh mk/embed.sh $(WEB_FILES) >$@.tmp && mv $@.tmp $@
 
 $(WEB_OBJ): $(OUT)/gen/web_files.c | deps
 	$(call quiet,CC,$<)$(CC) $(ALL_CFLAGS) -Iserver $(call pkg_cflags,libmicrohttpd) -c $< -o $@

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Install the Debian packages pushpull needs. Idempotent: quiet and a no-op
 # when everything is present. Needs root (or prints the apt-get line).
+# --browser: also what `make test-browser` needs, and playwright-core into
+# tests/browser/node_modules from its lockfile (npm ci, skipped when current).
 set -eu
+cd "$(dirname "$0")/.."
 
 # build: compiler, pkg-config and the libraries the Makefile asks pkg-config for
 BUILD="build-essential pkg-config libmicrohttpd-dev libevent-dev libwslay-dev
@@ -11,19 +14,40 @@ libjansson-dev libssl-dev libcurl4-openssl-dev"
 TEST="curl python3 python3-websockets procps gnuplot-nox"
 # bench: wrk (reference load), nginx-light (reference server), bc
 BENCH="wrk nginx-light bc"
+# browser: Debian's chromium (driven headless) and a font for its screenshots;
+# node and npm unless a node is already there (any from 18 on will do)
+BROWSER="chromium fonts-dejavu-core"
+command -v node >/dev/null || BROWSER="$BROWSER nodejs"
+command -v npm >/dev/null || BROWSER="$BROWSER npm"
 
 want="$BUILD $TEST"
+browser=""
 case "${1:-}" in
-  --bench|--all) want="$want $BENCH" ;;
+  --bench) want="$want $BENCH" ;;
+  --browser) want="$want $BROWSER"; browser=1 ;;
+  --all) want="$want $BENCH $BROWSER"; browser=1 ;;
   "") ;;
-  *) echo "usage: $0 [--bench|--all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--bench|--browser|--all]" >&2; exit 2 ;;
 esac
+
+# playwright-core, exactly as locked; a copy of the lockfile marks it done.
+npm_deps() {
+    [ -n "$browser" ] || return 0
+    local dir=tests/browser
+    cmp -s "$dir/package-lock.json" "$dir/node_modules/.installed-lock" && return 0
+    echo "npm ci --prefix $dir" >&2
+    npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error >&2
+    cp "$dir/package-lock.json" "$dir/node_modules/.installed-lock"
+}
 
 missing=""
 for p in $want; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
+if [ -z "$missing" ]; then
+  npm_deps
+  exit 0
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing packages:$missing" >&2
@@ -35,3 +59,4 @@ echo "installing:$missing" >&2
 apt-get update -qq >/dev/null
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
+npm_deps

@@ -14,6 +14,7 @@
 #include "envelope.h"
 #include "parse.h"
 #include "server.h"
+#include "static.h"
 #include "stats.h"
 #include "transports.h"
 
@@ -29,24 +30,27 @@ struct http {
 };
 
 enum route {
-    R_PUB, R_POLL, R_LONGPOLL, R_SSE, R_WS,
-    R_STATS, R_METRICS, R_HEALTHZ, R_INDEX, R_NOT_FOUND,
+    R_PUB, R_POLL, R_LONGPOLL, R_SSE, R_SSE_DROP, R_WS,
+    R_STATS, R_METRICS, R_HEALTHZ, R_STATIC, R_NOT_FOUND,
 };
 
 static const struct {
-    const char *prefix;               /* "/x/" takes a channel, "/x" is exact */
+    const char *prefix;               /* "/x/" matches what starts so, "/x" is exact */
     enum route route;
     const char *method;
+    bool channel;                     /* what follows the prefix is a channel */
 } routes[] = {
-    { "/pub/", R_PUB, "POST" },
-    { "/poll/", R_POLL, "GET" },
-    { "/longpoll/", R_LONGPOLL, "GET" },
-    { "/sse/", R_SSE, "GET" },
-    { "/ws/", R_WS, "GET" },
-    { "/stats", R_STATS, "GET" },
-    { "/metrics", R_METRICS, "GET" },
-    { "/healthz", R_HEALTHZ, "GET" },
-    { "/", R_INDEX, "GET" },
+    { "/pub/", R_PUB, "POST", true },
+    { "/poll/", R_POLL, "GET", true },
+    { "/longpoll/", R_LONGPOLL, "GET", true },
+    { "/sse/", R_SSE, "GET", true },
+    { "/drop/sse/", R_SSE_DROP, "POST", true },
+    { "/ws/", R_WS, "GET", true },
+    { "/stats", R_STATS, "GET", false },
+    { "/metrics", R_METRICS, "GET", false },
+    { "/healthz", R_HEALTHZ, "GET", false },
+    { "/", R_STATIC, "GET", false },
+    { "/web/", R_STATIC, "GET", false },
 };
 
 /* ---- answers ---------------------------------------------------------- */
@@ -144,20 +148,24 @@ static enum route route_of(const char *url, const char **chan, size_t *chan_len,
 {
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         size_t n = strlen(routes[i].prefix);
-        bool takes_channel = routes[i].prefix[n - 1] == '/' && n > 1;
+        bool is_prefix = routes[i].prefix[n - 1] == '/' && n > 1;
         *method = routes[i].method;
-        if (takes_channel && strncmp(url, routes[i].prefix, n) == 0) {
+        if (is_prefix ? strncmp(url, routes[i].prefix, n) != 0
+                      : strcmp(url, routes[i].prefix) != 0)
+            continue;
+        if (routes[i].route == R_STATIC && !static_find(url))
+            return R_NOT_FOUND;
+        if (routes[i].channel) {
             *chan = url + n;
             *chan_len = strlen(url + n);
-            return routes[i].route;
         }
-        if (!takes_channel && strcmp(url, routes[i].prefix) == 0)
-            return routes[i].route;
+        return routes[i].route;
     }
     return R_NOT_FOUND;
 }
 
-static enum MHD_Result reply_plain(struct request *req, struct MHD_Connection *conn)
+static enum MHD_Result reply_plain(struct request *req, struct MHD_Connection *conn,
+                                   const char *url)
 {
     size_t len = 0;
     char *body;
@@ -174,12 +182,7 @@ static enum MHD_Result reply_plain(struct request *req, struct MHD_Connection *c
         body = strdup("ok\n");
         return body ? http_reply(conn, MHD_HTTP_OK, "text/plain", body, 3) : MHD_NO;
     default:
-        body = strdup("pushpull-server " PUSHPULL_VERSION "\n"
-                      "endpoints: POST /pub/{ch}, GET /poll/{ch}?since=N, "
-                      "GET /longpoll/{ch}?since=N&timeout=S, GET /sse/{ch}, "
-                      "GET /ws/{ch}?since=N, GET /stats, GET /metrics, GET /healthz\n");
-        return body ? http_reply(conn, MHD_HTTP_OK, "text/plain; charset=utf-8",
-                                 body, strlen(body)) : MHD_NO;
+        return static_reply(conn, static_find(url));
     }
 }
 
@@ -267,8 +270,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     case R_POLL:     return poll_handle(req, conn);
     case R_LONGPOLL: return longpoll_handle(req, conn);
     case R_SSE:      return sse_handle(req, conn);
+    case R_SSE_DROP: return sse_drop_handle(req, conn, upload_data_size);
     case R_WS:       return ws_handle(req, conn);
-    default:         return reply_plain(req, conn);
+    default:         return reply_plain(req, conn, url);
     }
 }
 

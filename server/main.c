@@ -11,6 +11,7 @@
 #include "bus.h"
 #include "cli.h"
 #include "clock.h"
+#include "demo.h"
 #include "http.h"
 #include "parse.h"
 #include "server.h"
@@ -40,14 +41,16 @@ static const char usage[] =
     "  --longpoll-timeout DUR  long-poll wait without ?timeout=     (30s)\n"
     "  --longpoll-max DUR    cap on a long poll's ?timeout=         (120s)\n"
     "  --idle-timeout DUR    close idle keep-alive HTTP connections (60s)\n"
+    "  --demo-rate R         publish R messages/s on channel 'demo' itself,\n"
+    "                        for the live page at /; 0 = off       (0)\n"
     "  --quiet               no log lines on stderr\n"
     "  --help, --version\n"
     "\n"
     "DUR: 500ms, 15s, 2m (a bare number is seconds). SIZE: 512, 64KiB, 1MiB.\n";
 
 enum { O_PORT = 256, O_BIND, O_HISTORY, O_MAX_MESSAGE, O_MAX_CONNECTIONS, O_MAX_QUEUE,
-       O_MAX_CHANNELS, O_CONN_MEMORY, O_HEARTBEAT, O_LP_TIMEOUT, O_LP_MAX, O_IDLE, O_QUIET,
-       O_HELP, O_VERSION };
+       O_MAX_CHANNELS, O_CONN_MEMORY, O_HEARTBEAT, O_LP_TIMEOUT, O_LP_MAX, O_IDLE,
+       O_DEMO_RATE, O_QUIET, O_HELP, O_VERSION };
 
 static void parse_args(int argc, char **argv, struct server_config *cfg)
 {
@@ -64,6 +67,7 @@ static void parse_args(int argc, char **argv, struct server_config *cfg)
         { "longpoll-timeout", required_argument, NULL, O_LP_TIMEOUT },
         { "longpoll-max", required_argument, NULL, O_LP_MAX },
         { "idle-timeout", required_argument, NULL, O_IDLE },
+        { "demo-rate", required_argument, NULL, O_DEMO_RATE },
         { "quiet", no_argument, NULL, O_QUIET },
         { "help", no_argument, NULL, O_HELP },
         { "version", no_argument, NULL, O_VERSION },
@@ -102,6 +106,10 @@ static void parse_args(int argc, char **argv, struct server_config *cfg)
             break;
         case O_LP_MAX: cfg->longpoll_max_us = cli_duration_us("--longpoll-max", optarg, 0, hour); break;
         case O_IDLE: cfg->idle_timeout_us = cli_duration_us("--idle-timeout", optarg, 1000000, hour); break;
+        case O_DEMO_RATE:
+            cfg->demo_rate = strcmp(optarg, "0") == 0
+                                 ? 0 : cli_rate("--demo-rate", optarg, DEMO_RATE_MAX);
+            break;
         case O_QUIET: cfg->quiet = true; break;
         case O_HELP: fputs(usage, stdout); exit(0);
         case O_VERSION: puts("pushpull-server " PUSHPULL_VERSION); exit(0);
@@ -205,6 +213,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "pushpull-server: %s\n", srv.base && srv.bus ? err : "out of memory");
         return 1;
     }
+    struct demo *demo = NULL;
+    if (srv.cfg.demo_rate > 0 && !(demo = demo_start(&srv, srv.cfg.demo_rate))) {
+        fprintf(stderr, "pushpull-server: cannot start the demo publisher\n");
+        return 1;
+    }
     struct shutdown_state st = { .srv = &srv };
     st.tick = event_new(srv.base, -1, EV_PERSIST, on_shutdown_tick, &st);
     struct event *sigint = evsignal_new(srv.base, SIGINT, on_signal, &st);
@@ -229,6 +242,7 @@ int main(int argc, char **argv)
     longpoll_shutdown(&srv);
     sse_shutdown(&srv);
     http_stop(&srv);
+    demo_stop(demo);
     event_free(st.tick);
     event_free(sigint);
     event_free(sigterm);

@@ -23,6 +23,7 @@ struct server_config {
     uint64_t longpoll_timeout_us;
     uint64_t longpoll_max_us;
     uint64_t idle_timeout_us;
+    double demo_rate;                 /* messages/s on channel "demo"; 0: off */
     bool quiet;
 };
 

@@ -2,6 +2,7 @@
  * callback that drains this stream's buffer; with nothing queued the reader
  * suspends the connection, and a message or heartbeat resumes it. */
 #include <event2/buffer.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -22,6 +23,7 @@ struct sse_stream {
     struct MHD_Connection *conn;
     struct evbuffer *out;
     bool suspended, ending;
+    char tag[CHANNEL_NAME_MAX + 1];   /* ?tag=, for POST /drop/sse; "" when none */
     struct sse_stream *prev, *next;   /* every open stream */
 };
 
@@ -135,13 +137,27 @@ static int sse_cursor(struct MHD_Connection *conn, bool *has, uint64_t *since)
     return rc < 0 ? -1 : 0;
 }
 
+/* ?tag=T: 0 absent, 1 valid, -1 malformed. Same alphabet as channels. */
+static int sse_tag(struct MHD_Connection *conn, const char **tag)
+{
+    size_t len = 0;
+    *tag = NULL;
+    if (MHD_lookup_connection_value_n(conn, MHD_GET_ARGUMENT_KIND, "tag", 3,
+                                      tag, &len) != MHD_YES)
+        return 0;
+    return *tag && strlen(*tag) == len && parse_channel_name(*tag, len) ? 1 : -1;
+}
+
 enum MHD_Result sse_handle(struct request *req, struct MHD_Connection *conn)
 {
     bool has_since;
     uint64_t since = 0;
+    const char *tag;
     if (sse_cursor(conn, &has_since, &since) != 0)
         return http_reply_error(conn, MHD_HTTP_BAD_REQUEST,
                                 "Last-Event-ID or since: want a non-negative integer");
+    if (sse_tag(conn, &tag) < 0)
+        return http_reply_error(conn, MHD_HTTP_BAD_REQUEST, "tag: want [A-Za-z0-9_.-]{1,64}");
     struct sse_stream *s = calloc(1, sizeof *s);
     if (!s || !(s->out = evbuffer_new())) {
         free(s);
@@ -149,6 +165,8 @@ enum MHD_Result sse_handle(struct request *req, struct MHD_Connection *conn)
     }
     s->srv = req->srv;
     s->conn = conn;
+    if (tag)
+        strcpy(s->tag, tag);
     s->next = streams;
     if (streams)
         streams->prev = s;
@@ -171,6 +189,40 @@ enum MHD_Result sse_handle(struct request *req, struct MHD_Connection *conn)
     return ret;
 }
 
+/* What the server does at shutdown, for one stream: queued bytes still go
+ * out, then the response ends. */
+static void sse_end(struct sse_stream *s)
+{
+    s->ending = true;
+    fanout_stop(&s->fan);
+    sse_wake(s);
+}
+
+enum MHD_Result sse_drop_handle(struct request *req, struct MHD_Connection *conn,
+                                size_t *upload_size)
+{
+    if (*upload_size) {
+        *upload_size = 0;             /* nothing to read in a body: ignore it */
+        return MHD_YES;
+    }
+    const char *tag;
+    if (sse_tag(conn, &tag) <= 0)
+        return http_reply_error(conn, MHD_HTTP_BAD_REQUEST,
+                                "tag: want the ?tag=[A-Za-z0-9_.-]{1,64} the streams were opened with");
+    unsigned long long dropped = 0;
+    for (struct sse_stream *s = streams; s; s = s->next) {
+        if (s->ending || s->fan.sub.ch != req->ch || strcmp(s->tag, tag) != 0)
+            continue;
+        sse_end(s);
+        dropped++;
+    }
+    char *body = malloc(40);
+    if (!body)
+        return MHD_NO;
+    int n = snprintf(body, 40, "{\"dropped\":%llu}\n", dropped);
+    return http_reply_json(conn, MHD_HTTP_OK, body, (size_t)n);
+}
+
 void sse_heartbeat(struct server *srv)
 {
     (void)srv;
@@ -187,10 +239,7 @@ size_t sse_shutdown(struct server *srv)
 {
     (void)srv;
     size_t open = 0;
-    for (struct sse_stream *s = streams; s; s = s->next, open++) {
-        s->ending = true;
-        fanout_stop(&s->fan);
-        sse_wake(s);
-    }
+    for (struct sse_stream *s = streams; s; s = s->next, open++)
+        sse_end(s);
     return open;
 }

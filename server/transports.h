@@ -11,6 +11,10 @@ enum MHD_Result publish_handle(struct request *req, struct MHD_Connection *conn,
 enum MHD_Result poll_handle(struct request *req, struct MHD_Connection *conn);
 enum MHD_Result longpoll_handle(struct request *req, struct MHD_Connection *conn);
 enum MHD_Result sse_handle(struct request *req, struct MHD_Connection *conn);
+/* POST /drop/sse/{ch}?tag=T: end the channel's streams opened with
+ * ?tag=T, as a lost connection would (EventSource then resumes by itself). */
+enum MHD_Result sse_drop_handle(struct request *req, struct MHD_Connection *conn,
+                                size_t *upload_size);
 enum MHD_Result ws_handle(struct request *req, struct MHD_Connection *conn);
 
 /* The poll answer {"last_id":L,"messages":[...]} for messages after
