@@ -328,6 +328,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
          * messages belong to the window's cost. */
         bool all_in = run->delivered >= run->expected && publisher_in_flight(r->pub) == 0;
         if (!r->fetch1 && (now >= r->drain_end_us || all_in)) {
+            publisher_stop(r->pub);
             getrusage(RUSAGE_SELF, &r->ru1);
             r->cost1 = run->cost;
             r->cost_end_us = now;

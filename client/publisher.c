@@ -8,6 +8,11 @@
 
 #include "ws_publish.h"
 
+/* HTTP publishes under way at most. Past it, due messages wait (and their
+ * latency, counted from the schedule, shows it) instead of piling up as
+ * curl handles without end when the server or this client cannot keep up. */
+#define PUBLISH_MAX_IN_FLIGHT 256
+
 struct publish_req {
     struct loop_xfer x;               /* first: the loop calls back with it */
     struct publisher *pub;
@@ -23,6 +28,8 @@ struct publisher {
     struct event *timer;
     uint64_t t0_us, k_next, k_end;
     uint64_t in_flight;
+    bool blocked;                     /* due messages wait for a free request */
+    bool stopped;
     struct publish_req *free_reqs, **all_reqs;
     size_t nreqs;
     struct ws_publisher **ws;         /* one per channel with --publish-via ws */
@@ -58,6 +65,8 @@ static void published(struct publisher *p, uint64_t k)
     }
 }
 
+static void on_tick(evutil_socket_t fd, short what, void *arg);
+
 static void on_publish_done(struct loop_xfer *x, CURLcode result)
 {
     struct publish_req *r = (struct publish_req *)x;
@@ -71,6 +80,10 @@ static void on_publish_done(struct loop_xfer *x, CURLcode result)
     p->in_flight--;
     r->next_free = p->free_reqs;
     p->free_reqs = r;
+    if (p->blocked) {                 /* a request is free: send what is due */
+        p->blocked = false;
+        on_tick(-1, 0, p);
+    }
 }
 
 static size_t discard(char *data, size_t size, size_t n, void *ud)
@@ -161,15 +174,21 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct publisher *p = arg;
+    if (p->stopped)
+        return;
     uint64_t now = run_now_us();
     uint64_t due = schedule_due(p->t0_us, p->run->cfg->rate, now);
     if (due > p->k_end)
         due = p->k_end;
     /* Everything due goes now, late or not: open loop. */
-    for (; p->k_next < due; p->k_next++)
+    for (; p->k_next < due && (p->ws || p->in_flight < PUBLISH_MAX_IN_FLIGHT); p->k_next++)
         publish_one(p, p->k_next, now);
     if (p->k_next >= p->k_end)
         return;
+    if (p->k_next < due) {
+        p->blocked = true;            /* on_publish_done resumes */
+        return;
+    }
     uint64_t next = schedule_time_us(p->t0_us, p->run->cfg->rate, p->k_next);
     uint64_t wait = next > now ? next - now : 0;
     struct timeval tv = { .tv_sec = (time_t)(wait / 1000000), .tv_usec = (suseconds_t)(wait % 1000000) };
@@ -228,6 +247,13 @@ void publisher_start(struct publisher *p, uint64_t t0_us, uint64_t k_end)
 }
 
 uint64_t publisher_in_flight(const struct publisher *p) { return p->in_flight; }
+
+void publisher_stop(struct publisher *p)
+{
+    p->stopped = true;
+    p->blocked = false;
+    evtimer_del(p->timer);
+}
 
 void publisher_free(struct publisher *p)
 {

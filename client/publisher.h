@@ -18,6 +18,9 @@ bool publisher_ready(const struct publisher *p);
 /* Start the schedule at t0 (monotonic µs); it ends after message k_end-1. */
 void publisher_start(struct publisher *p, uint64_t t0_us, uint64_t k_end);
 uint64_t publisher_in_flight(const struct publisher *p);
+/* No more messages from now on: what was not sent by then was never
+ * published (and is not expected). */
+void publisher_stop(struct publisher *p);
 void publisher_free(struct publisher *p);
 
 /* The schedule itself, kept pure for tests: when message k is due. */
