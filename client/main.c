@@ -475,6 +475,8 @@ static void run_transport(const struct client_config *cfg, enum transport t,
     if (!x->failure && run->published == 0)
         x->failure = "every publish failed";
     x->elapsed_s = (double)cfg->duration_us / 1e6;
+    x->cost_window_s = r.cost_end_us > run->measure_start_us
+                           ? (double)(r.cost_end_us - run->measure_start_us) / 1e6 : 0;
     x->client_cpu_s = cpu_seconds(&r.ru1) - cpu_seconds(&r.ru0);
     if (r.srv0.ok && r.srv1.ok) {
         x->server_cpu_s = r.srv1.cpu_s - r.srv0.cpu_s;

@@ -146,7 +146,8 @@ static json_t *cost_json(const struct run *run, const struct run_extra *x,
 {
     const struct cost *c = &run->cost;
     json_t *o = json_object();
-    int rc = json_object_set_new(o, "requests", j_u64(c->requests))
+    int rc = json_object_set_new(o, "window_s", j_num(x->cost_window_s))
+           | json_object_set_new(o, "requests", j_u64(c->requests))
            | json_object_set_new(o, "empty_answers", j_u64(c->empty_answers))
            | json_object_set_new(o, "requests_per_delivered", j_num(d->requests_per_delivered))
            | json_object_set_new(o, "bytes_rx", j_u64(c->bytes_rx))

@@ -16,6 +16,7 @@
 /* Figures measured around a run rather than inside it. */
 struct run_extra {
     double elapsed_s;                 /* length of the measure window */
+    double cost_window_s;             /* measure start to drain end: the costs' span */
     double client_cpu_s;              /* getrusage user+sys delta over the window */
     double server_cpu_s;              /* /stats cpu.total_s delta; < 0: unavailable */
     uint64_t server_bytes_out;        /* /stats bytes_out delta of the transport; 0: unavailable */

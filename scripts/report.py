@@ -231,14 +231,20 @@ class Run:
             return None
         return ms(self.r("latency_us." + field))
 
+    def cost_window_s(self):
+        """The span the costs were counted over (measure start to drain end);
+        results from before the client recorded it fall back to the measure
+        window, which reads slightly high when the drain did work."""
+        return self.r("cost.window_s") or self.r("elapsed_s")
+
     @property
     def req_per_s(self):
-        req, el = self.r("cost.requests"), self.r("elapsed_s")
+        req, el = self.r("cost.requests"), self.cost_window_s()
         return req / el if req is not None and el else None
 
     @property
     def conns_per_s(self):
-        c, el = self.r("cost.connections_opened"), self.r("elapsed_s")
+        c, el = self.r("cost.connections_opened"), self.cost_window_s()
         return c / el if c is not None and el else None
 
     def latency_hist(self):
@@ -1305,8 +1311,9 @@ class Report:
                        'set key top right\nplot %s\nunset multiplot\n' % (
                            title, sig(md.s_ms), lo, hi, ", ".join(lat), ", ".join(req)))
         return "\n".join([head, "", "Model lines: mean latency P/2 + d + s and subscribers/P requests per "
-                          "second (d = RTT/2 of the profile). The request rate is requests / measure window "
-                          "(requests are counted through the drain, so it reads slightly high).", "",
+                          "second (d = RTT/2 of the profile). The request rate is requests / the span they were "
+                          "counted over (`cost.window_s`: measure start to drain end; results from before "
+                          "the client recorded it use the measure window, which reads slightly high).", "",
                           self.picture(title, "chart-poll-interval.svg", ("1100,500", sc)), "",
                           table(["series", "run", "P ms", "mean ms", "model ms", "mean/model", "req/s",
                                  "model req/s", "req/s ratio"], rows, "lr" + "r" * 7)])
