@@ -5,11 +5,6 @@
 #include <string.h>
 #include <strings.h>
 
-struct unit {
-    const char *suffix;
-    uint64_t mult;
-};
-
 /* Read a run of decimal digits into *v. Returns the first non-digit, or NULL
  * when there is no digit or the value does not fit in 64 bits. */
 static const char *digits_u64(const char *p, uint64_t *v)
@@ -46,13 +41,9 @@ static uint64_t fraction_times(const char *frac, size_t n, uint64_t mult)
     return v;
 }
 
-int units_parse_duration_us(const char *s, uint64_t *out_us)
+int units_parse_decimal(const char *s, const struct unit *units, size_t n,
+                        bool ignore_case, uint64_t *out)
 {
-    /* Case-sensitive: "m" is minutes, and nothing else is guessed at. */
-    static const struct unit units[] = {
-        { "us", 1 }, { "ms", 1000 }, { "s", 1000000 }, { "", 1000000 },
-        { "m", 60000000 }, { "h", 3600000000u },
-    };
     uint64_t whole;
     const char *p = digits_u64(s, &whole);
     if (p == NULL)
@@ -67,13 +58,23 @@ int units_parse_duration_us(const char *s, uint64_t *out_us)
         if (nfrac == 0)
             return -1;
     }
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-        if (strcmp(p, units[i].suffix) != 0)
+    for (size_t i = 0; i < n; i++) {
+        if ((ignore_case ? strcasecmp(p, units[i].suffix) : strcmp(p, units[i].suffix)) != 0)
             continue;
         uint64_t part = fraction_times(frac, nfrac, units[i].mult);
-        return mul_add_u64(whole, units[i].mult, part, out_us) ? 0 : -1;
+        return mul_add_u64(whole, units[i].mult, part, out) ? 0 : -1;
     }
     return -1;
+}
+
+int units_parse_duration_us(const char *s, uint64_t *out_us)
+{
+    /* Case-sensitive: "m" is minutes, and nothing else is guessed at. */
+    static const struct unit units[] = {
+        { "us", 1 }, { "ms", 1000 }, { "s", 1000000 }, { "", 1000000 },
+        { "m", 60000000 }, { "h", 3600000000u },
+    };
+    return units_parse_decimal(s, units, sizeof units / sizeof units[0], false, out_us);
 }
 
 int units_parse_size(const char *s, uint64_t *out_bytes)

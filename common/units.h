@@ -2,7 +2,21 @@
 #ifndef PUSHPULL_UNITS_H
 #define PUSHPULL_UNITS_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+struct unit {
+    const char *suffix;
+    uint64_t mult;
+};
+
+/* A decimal number ("12", "1.5") followed by exactly one of the suffixes,
+ * times that suffix's multiplier; the fraction is floored exactly, however
+ * many digits it has. Returns 0, or -1 (*out untouched) on junk, an unknown
+ * suffix or overflow. The parsers below and the relay's bit rates use it. */
+int units_parse_decimal(const char *s, const struct unit *units, size_t n,
+                        bool ignore_case, uint64_t *out);
 
 /* Duration to microseconds. Suffixes (lower case only; "M" is not guessed
  * at): us, ms, s, m, h; a bare number is seconds. A decimal fraction with

@@ -1,4 +1,5 @@
 #include "delayq.h"
+#include "units.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -187,43 +188,12 @@ bool delayq_ended(const struct delayq *q, uint64_t now_us)
 
 int delayq_parse_rate(const char *s, uint64_t *out_bps)
 {
-    static const struct { const char *suffix; uint64_t mult; } units[] = {
+    static const struct unit units[] = {
         { "bit", 1 }, { "kbit", 1000 }, { "mbit", 1000000 }, { "gbit", 1000000000 },
     };
-    uint64_t whole = 0;
-    const char *p = s;
-    for (; *p >= '0' && *p <= '9'; p++) {
-        unsigned d = (unsigned)(*p - '0');
-        if (whole > (UINT64_MAX - d) / 10)
-            return -1;
-        whole = whole * 10 + d;
-    }
-    if (p == s)
+    uint64_t v;
+    if (units_parse_decimal(s, units, sizeof units / sizeof units[0], true, &v) != 0 || v == 0)
         return -1;
-    const char *frac = p;
-    size_t nfrac = 0;
-    if (*p == '.') {
-        frac = ++p;
-        while (*p >= '0' && *p <= '9')
-            p++;
-        nfrac = (size_t)(p - frac);
-        if (nfrac == 0)
-            return -1;
-    }
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-        if (strcasecmp(p, units[i].suffix) != 0)
-            continue;
-        uint64_t mult = units[i].mult, part = 0;
-        /* floor(0.<frac> * mult), last digit first: exact for any length. */
-        for (size_t k = nfrac; k > 0; k--)
-            part = ((uint64_t)(frac[k - 1] - '0') * mult + part) / 10;
-        if (whole > (UINT64_MAX - part) / mult)
-            return -1;
-        uint64_t v = whole * mult + part;
-        if (v == 0)
-            return -1;
-        *out_bps = v;
-        return 0;
-    }
-    return -1;
+    *out_bps = v;
+    return 0;
 }
