@@ -9,17 +9,20 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "bus.h"
 #include "clock.h"
 #include "envelope.h"
+#include "limit.h"
 #include "parse.h"
 #include "server.h"
 #include "static.h"
 #include "stats.h"
 #include "transports.h"
 
-/* Connections above --max-connections still get a 503 answer up to this
- * many more; past that MHD itself refuses them (accept, then close). */
+/* Connections above --max-connections (and --max-connections-per-ip)
+ * still get a 503 answer up to this many more; past that MHD itself
+ * refuses them (accept, then close). */
 #define CONNECTION_HEADROOM 64
 
 struct http {
@@ -66,6 +69,7 @@ enum MHD_Result http_reply(struct MHD_Connection *conn, unsigned status,
     }
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    access_cors_headers(conn, r);
     enum MHD_Result ret = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
     return ret;
@@ -107,6 +111,7 @@ static enum MHD_Result reply_error_with(struct MHD_Connection *conn,
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     if (header)
         MHD_add_response_header(r, header, value);
+    access_cors_headers(conn, r);
     enum MHD_Result ret = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
     return ret;
@@ -186,15 +191,69 @@ static enum MHD_Result reply_plain(struct request *req, struct MHD_Connection *c
     }
 }
 
+static void refuse_with(struct request *req, const char *header, const char *value)
+{
+    req->problem_header = header;
+    req->problem_value = value;
+}
+
+/* The right an endpoint needs; false when it is public. */
+static bool route_right(int route, enum access_right *right)
+{
+    switch (route) {
+    case R_PUB:
+        *right = ACCESS_PUBLISH;
+        return true;
+    case R_POLL: case R_LONGPOLL: case R_SSE: case R_SSE_DROP: case R_WS:
+        *right = ACCESS_SUBSCRIBE;
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* 403 for a foreign Origin where a page could act through the visitor's
+ * browser (a WebSocket, a POST: CORS only hides answers, it does not stop
+ * these); 401 without the token the endpoint needs. NULL when allowed. */
+static const char *access_problem(struct request *req, struct MHD_Connection *conn,
+                                  unsigned *status)
+{
+    bool acts = req->preflight || req->route == R_WS || req->route == R_PUB ||
+                req->route == R_SSE_DROP;
+    if (acts && !access_origin_allowed(conn)) {
+        stats.origin_refused++;
+        *status = MHD_HTTP_FORBIDDEN;
+        return "Origin not allowed (--allow-origin)";
+    }
+    enum access_right right;
+    if (req->preflight || !route_right(req->route, &right))
+        return NULL;                  /* a preflight never carries credentials */
+    /* Subscribing over a WebSocket may not need a token while publishing
+     * on it does: the publish right is checked here, used per message. */
+    req->may_publish = req->route != R_WS || access_check(conn, ACCESS_PUBLISH) == ACCESS_OK;
+    enum access_verdict v = access_check(conn, right);
+    if (v == ACCESS_OK)
+        return NULL;
+    stats.unauthorized++;
+    *status = MHD_HTTP_UNAUTHORIZED;
+    refuse_with(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE, access_challenge(v));
+    if (v == ACCESS_WRONG)
+        return "invalid token";
+    return right == ACCESS_PUBLISH
+               ? "publishing needs Authorization: Bearer <token> (--publish-token)"
+               : "subscribing needs Authorization: Bearer <token> or ?token=<token> "
+                 "(--subscribe-token)";
+}
+
 /* What is wrong with a request before any handler runs; NULL when nothing. */
 static const char *precheck(struct request *req, struct MHD_Connection *conn,
-                            const char *url, const char *method,
-                            const char **allow, unsigned *status)
+                            const char *url, const char *method, unsigned *status)
 {
     const char *chan = NULL, *want;
     size_t chan_len = 0;
     req->route = route_of(url, &chan, &chan_len, &want);
-    *allow = NULL;
+    bool get = strcmp(want, "GET") == 0;
+    req->methods = get ? "GET, HEAD" : want;
     if (req->route == R_NOT_FOUND) {
         *status = MHD_HTTP_NOT_FOUND;
         return "no such endpoint";
@@ -203,12 +262,24 @@ static const char *precheck(struct request *req, struct MHD_Connection *conn,
         *status = MHD_HTTP_SERVICE_UNAVAILABLE;
         return "too many connections (--max-connections)";
     }
-    bool head_ok = strcmp(want, "GET") == 0 && strcmp(method, "HEAD") == 0;
-    if (strcmp(method, want) != 0 && !head_ok) {
+    if (limit_ip_over(conn)) {
+        stats.per_ip_refused++;
+        *status = MHD_HTTP_SERVICE_UNAVAILABLE;
+        refuse_with(req, MHD_HTTP_HEADER_CONNECTION, "close");   /* free the slot */
+        return "too many connections from your address (--max-connections-per-ip)";
+    }
+    req->preflight = strcmp(method, "OPTIONS") == 0 && access_cors_enabled();
+    bool head_ok = get && strcmp(method, "HEAD") == 0;
+    if (strcmp(method, want) != 0 && !head_ok && !req->preflight) {
         *status = MHD_HTTP_METHOD_NOT_ALLOWED;
-        *allow = strcmp(want, "GET") == 0 ? "GET, HEAD" : want;
+        refuse_with(req, MHD_HTTP_HEADER_ALLOW,
+                    !access_cors_enabled() ? req->methods
+                    : get ? "GET, HEAD, OPTIONS" : "POST, OPTIONS");
         return "method not allowed";
     }
+    const char *problem = access_problem(req, conn, status);
+    if (problem || req->preflight)
+        return problem;
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (req->route == R_PUB && cl && strtoull(cl, NULL, 10) > req->srv->cfg.max_message) {
@@ -243,27 +314,33 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         req->srv = cls;
         req->received_us = clock_real_us();
         *req_cls = req;
-        const char *allow;
         unsigned status = 0;
-        req->problem = precheck(req, conn, url, method, &allow, &status);
+        req->problem = precheck(req, conn, url, method, &status);
         /* A refused request with a body is answered now, before MHD sends
          * "100 Continue" or reads the body (MHD 0.9.75 cannot answer in the
          * middle of an upload); the connection then closes, as it must. */
         if (req->problem && has_body(conn))
             return reply_error_with(conn, status, req->problem,
-                                    allow ? MHD_HTTP_HEADER_ALLOW : NULL, allow);
+                                    req->problem_header, req->problem_value);
         req->problem_status = status;
-        req->problem_allow = allow;
         /* Answering on the first call makes MHD 0.9.75 close the
          * connection; everything else is answered on the next call. */
         return MHD_YES;
     }
+    if (*upload_data_size == 0)
+        limit_request_received(conn); /* headers and body are in */
     if (req->calls++ == 0 && req->problem) {
         if (*upload_data_size)
             return MHD_NO;            /* a body we never asked for: drop it */
         return reply_error_with(conn, req->problem_status, req->problem,
-                                req->problem_allow ? MHD_HTTP_HEADER_ALLOW : NULL,
-                                req->problem_allow);
+                                req->problem_header, req->problem_value);
+    }
+    if (req->preflight) {
+        if (*upload_data_size) {
+            *upload_data_size = 0;    /* a preflight's body means nothing */
+            return MHD_YES;
+        }
+        return access_preflight(conn, req->methods);
     }
     switch (req->route) {
     case R_PUB:      return publish_handle(req, conn, upload_data, upload_data_size);
@@ -280,8 +357,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     (void)cls;
-    (void)conn;
     (void)toe;
+    limit_request_done(conn);
     struct request *req = *req_cls;
     if (!req)
         return;
@@ -296,12 +373,13 @@ static void on_connection(void *cls, struct MHD_Connection *conn,
                           void **socket_context, enum MHD_ConnectionNotificationCode code)
 {
     (void)cls;
-    (void)conn;
-    (void)socket_context;
-    if (code == MHD_CONNECTION_NOTIFY_STARTED)
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         stats.http_connections++;
-    else if (code == MHD_CONNECTION_NOTIFY_CLOSED)
+        limit_conn_open(conn, socket_context);
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
         stats.http_connections--;
+        limit_conn_close(socket_context);
+    }
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -366,17 +444,24 @@ int http_start(struct server *srv, char *err, size_t errlen)
         return -1;
     }
     srv->http = h;
+    if (limit_start(srv) != 0) {
+        snprintf(err, errlen, "cannot start the connection limits (out of memory)");
+        return -1;
+    }
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     unsigned idle_s = (unsigned)((srv->cfg.idle_timeout_us + 999999) / 1000000);
+    size_t per_ip = srv->cfg.max_connections_per_ip;
     h->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, srv,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,   /* first, or MHD logs early errors itself */
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)(srv->cfg.max_connections + CONNECTION_HEADROOM),
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT,   /* 0: none */
+        (unsigned)(per_ip ? per_ip + CONNECTION_HEADROOM : 0),
         MHD_OPTION_CONNECTION_TIMEOUT, idle_s,
         /* MHD zeroes this pool on every request: small is fast, and it is
          * also the cap on request headers. */
@@ -429,6 +514,7 @@ void http_stop(struct server *srv)
         return;
     if (h->daemon)
         MHD_stop_daemon(h->daemon);
+    limit_stop();                     /* after the last connection closed */
     if (h->ready_ev)
         event_free(h->ready_ev);
     if (h->timer_ev)

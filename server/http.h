@@ -15,9 +15,13 @@ struct request {
     struct server *srv;
     int route;
     unsigned calls;                   /* access-handler calls after the first */
+    const char *methods;              /* what the route takes, for Allow */
     const char *problem;              /* why the request is refused, or NULL */
     unsigned problem_status;
-    const char *problem_allow;
+    const char *problem_header;       /* sent with the refusal (Allow, ...) */
+    const char *problem_value;
+    bool preflight;                   /* a CORS preflight (OPTIONS) */
+    bool may_publish;                 /* WebSocket: the upgrade had the publish token */
     struct bus_channel *ch;
     uint64_t received_us;             /* realtime, at the first call */
     char *body;                       /* POST body as it arrives */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "access.h"
 #include "bus.h"
 #include "cli.h"
 #include "clock.h"
@@ -36,7 +37,8 @@ static const char usage[] =
     "  --max-connections N   open connections before answering 503  (10000)\n"
     "  --max-queue SIZE      per-subscriber outbound queue (SSE/WS) (1MiB)\n"
     "  --max-channels N      channels before answering 503          (65536)\n"
-    "  --connection-memory SIZE  per-connection buffer; caps request headers (8KiB)\n"
+    "  --connection-memory SIZE  per-connection buffer; caps request line and\n"
+    "                        headers (about SIZE - 256 bytes; more: 431) (8KiB)\n"
     "  --heartbeat DUR       SSE comment / WS ping period           (15s)\n"
     "  --longpoll-timeout DUR  long-poll wait without ?timeout=     (30s)\n"
     "  --longpoll-max DUR    cap on a long poll's ?timeout=         (120s)\n"
@@ -46,11 +48,28 @@ static const char usage[] =
     "  --quiet               no log lines on stderr\n"
     "  --help, --version\n"
     "\n"
+    "Access control (off unless given):\n"
+    "  --publish-token T     POST /pub and WebSocket publishing need\n"
+    "                        'Authorization: Bearer T' (or env PUSHPULL_PUBLISH_TOKEN)\n"
+    "  --subscribe-token T   poll, longpoll, SSE, WebSocket need the header or\n"
+    "                        ?token=T (or env PUSHPULL_SUBSCRIBE_TOKEN)\n"
+    "  --allow-origin LIST   comma-separated origins (or '*') allowed to open\n"
+    "                        WebSockets and POST from a browser; CORS for them\n"
+    "\n"
+    "Abuse limits (0 = off):\n"
+    "  --max-connections-per-ip N  connections per client address (IPv6: /64)\n"
+    "                        before answering 503                  (1000)\n"
+    "  --header-timeout DUR  a request (headers, body) must arrive within DUR\n"
+    "                        of its first byte, or the connection is cut (10s)\n"
+    "  --ws-publish-rate R   WebSocket publishes/s per connection (burst R);\n"
+    "                        past it the socket is closed with 1008 (1000)\n"
+    "\n"
     "DUR: 500ms, 15s, 2m (a bare number is seconds). SIZE: 512, 64KiB, 1MiB.\n";
 
 enum { O_PORT = 256, O_BIND, O_HISTORY, O_MAX_MESSAGE, O_MAX_CONNECTIONS, O_MAX_QUEUE,
        O_MAX_CHANNELS, O_CONN_MEMORY, O_HEARTBEAT, O_LP_TIMEOUT, O_LP_MAX, O_IDLE,
-       O_DEMO_RATE, O_QUIET, O_HELP, O_VERSION };
+       O_DEMO_RATE, O_PUB_TOKEN, O_SUB_TOKEN, O_ALLOW_ORIGIN, O_PER_IP, O_HEADER_TIMEOUT,
+       O_WS_PUB_RATE, O_QUIET, O_HELP, O_VERSION };
 
 static void parse_args(int argc, char **argv, struct server_config *cfg)
 {
@@ -68,6 +87,12 @@ static void parse_args(int argc, char **argv, struct server_config *cfg)
         { "longpoll-max", required_argument, NULL, O_LP_MAX },
         { "idle-timeout", required_argument, NULL, O_IDLE },
         { "demo-rate", required_argument, NULL, O_DEMO_RATE },
+        { "publish-token", required_argument, NULL, O_PUB_TOKEN },
+        { "subscribe-token", required_argument, NULL, O_SUB_TOKEN },
+        { "allow-origin", required_argument, NULL, O_ALLOW_ORIGIN },
+        { "max-connections-per-ip", required_argument, NULL, O_PER_IP },
+        { "header-timeout", required_argument, NULL, O_HEADER_TIMEOUT },
+        { "ws-publish-rate", required_argument, NULL, O_WS_PUB_RATE },
         { "quiet", no_argument, NULL, O_QUIET },
         { "help", no_argument, NULL, O_HELP },
         { "version", no_argument, NULL, O_VERSION },
@@ -110,6 +135,19 @@ static void parse_args(int argc, char **argv, struct server_config *cfg)
             cfg->demo_rate = strcmp(optarg, "0") == 0
                                  ? 0 : cli_rate("--demo-rate", optarg, DEMO_RATE_MAX);
             break;
+        case O_PUB_TOKEN: cfg->publish_token = optarg; break;
+        case O_SUB_TOKEN: cfg->subscribe_token = optarg; break;
+        case O_ALLOW_ORIGIN: cfg->allow_origin = optarg; break;
+        case O_PER_IP:
+            cfg->max_connections_per_ip = cli_count("--max-connections-per-ip", optarg, 0, 1000000);
+            break;
+        case O_HEADER_TIMEOUT:
+            cfg->header_timeout_us = cli_duration_us("--header-timeout", optarg, 0, hour);
+            break;
+        case O_WS_PUB_RATE:
+            cfg->ws_publish_rate = strcmp(optarg, "0") == 0
+                                       ? 0 : cli_rate("--ws-publish-rate", optarg, 1e6);
+            break;
         case O_QUIET: cfg->quiet = true; break;
         case O_HELP: fputs(usage, stdout); exit(0);
         case O_VERSION: puts("pushpull-server " PUSHPULL_VERSION); exit(0);
@@ -121,6 +159,15 @@ static void parse_args(int argc, char **argv, struct server_config *cfg)
         cli_usage_error("unexpected argument '%s'", argv[optind]);
     if (cfg->longpoll_timeout_us > cfg->longpoll_max_us)
         cli_usage_error("--longpoll-timeout is above --longpoll-max");
+    /* The environment is readable by the same user only, unlike argv. */
+    if (!cfg->publish_token)
+        cfg->publish_token = getenv("PUSHPULL_PUBLISH_TOKEN");
+    if (!cfg->subscribe_token)
+        cfg->subscribe_token = getenv("PUSHPULL_SUBSCRIBE_TOKEN");
+    char err[256];
+    if (access_configure(cfg->publish_token, cfg->subscribe_token, cfg->allow_origin,
+                         err, sizeof err) != 0)
+        cli_usage_error("%s", err);
 }
 
 /* Many subscribers need many fds: take the hard limit. */
@@ -199,6 +246,9 @@ int main(int argc, char **argv)
             .longpoll_timeout_us = 30000000,
             .longpoll_max_us = 120000000,
             .idle_timeout_us = 60000000,
+            .max_connections_per_ip = 1000,
+            .header_timeout_us = 10000000,
+            .ws_publish_rate = 1000,
         },
     };
     cli_init("pushpull-server");

@@ -18,11 +18,16 @@ struct server_config {
     size_t max_connections;
     size_t max_queue;
     size_t max_channels;
+    size_t max_connections_per_ip;    /* 0: no limit */
     size_t connection_memory;
     uint64_t heartbeat_us;
     uint64_t longpoll_timeout_us;
     uint64_t longpoll_max_us;
     uint64_t idle_timeout_us;
+    uint64_t header_timeout_us;       /* 0: no limit */
+    double ws_publish_rate;           /* messages/s per WebSocket; 0: no limit */
+    /* Access control, NULL when off (access.h keeps their digests). */
+    const char *publish_token, *subscribe_token, *allow_origin;
     double demo_rate;                 /* messages/s on channel "demo"; 0: off */
     bool quiet;
 };

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "access.h"
 #include "bus.h"
 #include "fanout.h"
 #include "parse.h"
@@ -184,6 +185,7 @@ enum MHD_Result sse_handle(struct request *req, struct MHD_Connection *conn)
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     /* Reverse proxies (nginx) buffer responses unless told not to. */
     MHD_add_response_header(r, "X-Accel-Buffering", "no");
+    access_cors_headers(conn, r);     /* EventSource from another origin */
     enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
     MHD_destroy_response(r);
     return ret;

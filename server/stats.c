@@ -71,6 +71,15 @@ char *stats_render_json(const struct server *srv, size_t *len)
         "rss_bytes", (json_int_t)u.rss_bytes);
     if (!doc)
         return NULL;
+    const struct { const char *name; uint64_t v; } refused[] = {
+        { "unauthorized", stats.unauthorized },
+        { "origin_refused", stats.origin_refused },
+        { "per_ip_refused", stats.per_ip_refused },
+        { "header_timeout_closed", stats.header_timeout_closed },
+        { "ws_publish_rate_closed", stats.ws_publish_rate_closed },
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+        json_object_set_new(doc, refused[i].name, json_integer((json_int_t)refused[i].v));
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     if (text)
@@ -130,6 +139,19 @@ char *stats_render_metrics(const struct server *srv, size_t *len)
     metric_value(f, "gaps_served_total", "counter",
                  "Answers that flagged messages lost to history eviction.",
                  (double)stats.gaps_served);
+    metric_value(f, "unauthorized_total", "counter",
+                 "401 answers and WebSocket publishes refused for a missing or wrong token.",
+                 (double)stats.unauthorized);
+    metric_value(f, "origin_refused_total", "counter",
+                 "403 answers to an Origin outside --allow-origin.", (double)stats.origin_refused);
+    metric_value(f, "per_ip_refused_total", "counter",
+                 "503 answers over --max-connections-per-ip.", (double)stats.per_ip_refused);
+    metric_value(f, "header_timeout_closed_total", "counter",
+                 "Connections cut for not sending a whole request within --header-timeout.",
+                 (double)stats.header_timeout_closed);
+    metric_value(f, "ws_publish_rate_closed_total", "counter",
+                 "WebSockets closed (1008) for publishing faster than --ws-publish-rate.",
+                 (double)stats.ws_publish_rate_closed);
     metric_value(f, "process_cpu_seconds_total", "counter", "User and system CPU time.",
                  u.user_s + u.sys_s);
     metric_value(f, "process_resident_memory_bytes", "gauge", "Resident memory.",

@@ -17,6 +17,11 @@ struct stats {
     uint64_t longpoll_timed_out;
     uint64_t slow_consumers_dropped;
     uint64_t gaps_served;
+    uint64_t unauthorized;            /* 401 answers */
+    uint64_t origin_refused;          /* 403 answers to a foreign Origin */
+    uint64_t per_ip_refused;          /* 503 answers over --max-connections-per-ip */
+    uint64_t header_timeout_closed;   /* connections cut by --header-timeout */
+    uint64_t ws_publish_rate_closed;  /* WebSockets closed over --ws-publish-rate */
 };
 
 /* One server per process: the counters are plain globals, bumped inline. */

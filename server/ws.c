@@ -15,6 +15,7 @@
 #include "bus.h"
 #include "clock.h"
 #include "fanout.h"
+#include "limit.h"
 #include "server.h"
 #include "stats.h"
 #include "transports.h"
@@ -38,6 +39,8 @@ struct ws_session {
     bool closing;                     /* our close frame is queued */
     bool recv_failed;                 /* EOF or a socket error, not a protocol error */
     bool raw_close_sent;              /* a close written past wslay */
+    bool may_publish;                 /* the upgrade had the publish token */
+    struct rate_bucket publish_rate;  /* --ws-publish-rate */
     char *extra;                      /* bytes MHD read past the request */
     size_t extra_len, extra_off;
     uint64_t last_rx_us;
@@ -188,6 +191,16 @@ static void ws_on_msg(wslay_event_context_ptr ctx,
     }
     if (arg->opcode != WSLAY_TEXT_FRAME || s->closing)
         return;                       /* wslay answers pings and closes itself */
+    if (!s->may_publish) {
+        stats.unauthorized++;
+        ws_start_close(s, WSLAY_CODE_POLICY_VIOLATION, "publish not authorized");
+        return;
+    }
+    if (!rate_bucket_take(&s->publish_rate, clock_mono_us())) {
+        stats.ws_publish_rate_closed++;
+        ws_start_close(s, WSLAY_CODE_POLICY_VIOLATION, "publish rate exceeded");
+        return;
+    }
     /* wslay checks UTF-8 too; a publish is checked here all the same. */
     if (!utf8_valid(arg->msg, arg->msg_length)) {
         ws_start_close(s, WSLAY_CODE_INVALID_FRAME_PAYLOAD_DATA, "text is not UTF-8");
@@ -308,10 +321,10 @@ static void ws_upgraded(void *cls, struct MHD_Connection *conn, void *req_cls,
                         const char *extra_in, size_t extra_in_size, MHD_socket sock,
                         struct MHD_UpgradeResponseHandle *urh)
 {
-    (void)conn;
     struct server *srv = cls;
     struct request *req = req_cls;
     struct ws_pending *pending = req->transport;
+    limit_conn_upgraded(conn);        /* no HTTP request clock from now on */
     struct ws_session *s = calloc(1, sizeof *s);
     if (!s) {
         MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
@@ -322,6 +335,8 @@ static void ws_upgraded(void *cls, struct MHD_Connection *conn, void *req_cls,
     s->urh = urh;
     s->fd = sock;
     s->last_rx_us = clock_mono_us();
+    s->may_publish = req->may_publish;
+    rate_bucket_init(&s->publish_rate, srv->cfg.ws_publish_rate, s->last_rx_us);
     fcntl(sock, F_SETFL, fcntl(sock, F_GETFL) | O_NONBLOCK);
     /* MHD turns TCP_NODELAY off on upgrade; latency needs it back on. */
     int one = 1;
