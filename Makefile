@@ -167,6 +167,65 @@ bench-server: all
 bench-client: all
 	$(Q)scripts/install-deps.sh --bench && PUSHPULL_BIN=$(CURDIR)/$(BIN) scripts/bench-client.sh
 
+# ---- hardening: fuzzing and valgrind (issue 6) ------------------------------
+#   make fuzz          build the libFuzzer drivers (tests/fuzz/) with clang into
+#                      build/fuzz/ and run each for FUZZ_SECONDS (60) on a copy
+#                      of its committed corpus (build/fuzz/corpus/<driver>/)
+#   make fuzz-smoke    the same, 20 s per driver (CI)
+#   make test-valgrind the integration suite, the server under valgrind memcheck
+# The drivers and the modules they reach get coverage, ASan and UBSan; the
+# rest of the build never sees clang. Crash inputs land in build/fuzz/crashes/.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_OUT     := build/fuzz
+FUZZ_PKGS    := jansson openssl wslay
+FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE $(WARN) -g -O1 -fno-omit-frame-pointer \
+                -fsanitize=address,undefined -fno-sanitize-recover=all \
+                -Icommon -Iclient -Iserver -MMD -MP $(call pkg_cflags,$(FUZZ_PKGS))
+FUZZ_NAMES   := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+# What the drivers drive: common/, the client's SSE parser, the server's bus.
+FUZZ_MOD_OBJ := $(patsubst %.c,$(FUZZ_OUT)/obj/%.o,$(COMMON_SRC) client/sse_parser.c \
+                  server/bus.c server/fanout.c)
+
+.PHONY: fuzz fuzz-smoke fuzz-build fuzz-deps test-valgrind
+fuzz-deps:
+	$(Q)scripts/install-deps.sh --fuzz
+
+$(FUZZ_OUT)/obj/%.o: %.c | fuzz-deps
+	$(call quiet,FUZZCC,$<)mkdir -p $(@D) && \
+	  $(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+# A driver's object is an intermediate of the chain: keep it, or every make
+# would delete and rebuild it.
+.PRECIOUS: $(FUZZ_OUT)/obj/%.o
+# An archive, so a driver links only the modules it calls.
+$(FUZZ_OUT)/libfuzzmods.a: $(FUZZ_MOD_OBJ)
+	$(call quiet,AR,$@)rm -f $@ && ar rcs $@ $^
+
+$(FUZZ_OUT)/bin/%: $(FUZZ_OUT)/obj/tests/fuzz/%.o $(FUZZ_OUT)/libfuzzmods.a
+	$(call quiet,LD,$@)mkdir -p $(@D) && $(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer \
+	  $^ $(call pkg_libs,$(FUZZ_PKGS)) -o $@
+
+fuzz-build: $(FUZZ_NAMES:%=$(FUZZ_OUT)/bin/%)
+
+fuzz: fuzz-build
+	$(Q)FUZZ_OUT=$(FUZZ_OUT) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(FUZZ_NAMES)
+
+fuzz-smoke:
+	$(Q)$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=20
+
+# Every server the harness starts runs under memcheck with its own log; the
+# harness checks each log (no definite leak, no invalid access) as a test.
+# Unit tests are left out (they start no server), and so are the client's
+# load runs, too slow for their budgets against a server under valgrind.
+VALGRIND_OUT := build/valgrind
+test-valgrind: all
+	$(Q)scripts/install-deps.sh --valgrind && rm -rf $(VALGRIND_OUT) && mkdir -p $(VALGRIND_OUT) && \
+	  PUSHPULL_BIN=$(CURDIR)/$(BIN) PUSHPULL_UNIT=$(CURDIR)/$(VALGRIND_OUT)/no-unit-tests \
+	  PUSHPULL_WRAP='valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 --log-file=$(CURDIR)/$(VALGRIND_OUT)/server.%p.log' \
+	  TESTS_SKIP='$(VALGRIND_SKIP)' tests/run.sh
+# ---- end of hardening -------------------------------------------------------
+
 clean:
 	rm -rf build bin
 

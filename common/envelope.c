@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
+
 /* 0: copy as is; 'u': \u00XX; anything else: backslash + that letter. */
 static const char escape_as[256] = {
     'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'b', 't', 'n', 'u', 'f', 'r', 'u', 'u',
@@ -153,10 +155,16 @@ int envelope_peek(const char *json, size_t len, uint64_t *id, uint64_t *ts_us,
         t > INT64_MAX || !peek_literal(&p, end, ",\"data\":\"", 9))
         return 0;
     const char *start = p;
-    for (; p < end && *p != '"'; p++)
+    unsigned char high = 0;           /* any byte >= 0x80: UTF-8 to check */
+    for (; p < end && *p != '"'; p++) {
         if (*p == '\\' || (unsigned char)*p < 0x20)
             return 0;                 /* an escape or invalid JSON: the slow path */
+        high |= (unsigned char)*p;
+    }
     if (end - p != 2 || p[1] != '}')
+        return 0;
+    /* Text decode would refuse must not pass here (found by fuzz_envelope). */
+    if ((high & 0x80) && !utf8_valid((const uint8_t *)start, (size_t)(p - start)))
         return 0;
     *id = i;
     *ts_us = t;

@@ -34,7 +34,8 @@ struct envelope {
 };
 
 /* The server's own form, {"id":N,"ts":N,"data":"..."} with no escape in
- * data, read in place without allocating: the client sees one per delivery.
+ * data and data valid UTF-8, read in place without allocating: the client
+ * sees one per delivery. Whatever it accepts, envelope_decode accepts alike.
  * Returns 1 and sets the fields (*data points into json), or 0 when the text
  * is not in exactly that form; then envelope_decode decides. */
 int envelope_peek(const char *json, size_t len, uint64_t *id, uint64_t *ts_us,

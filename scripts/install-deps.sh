@@ -3,6 +3,8 @@
 # when everything is present. Needs root (or prints the apt-get line).
 # --browser: also what `make test-browser` needs, and playwright-core into
 # tests/browser/node_modules from its lockfile (npm ci, skipped when current).
+# --fuzz: clang and its libFuzzer runtime (make fuzz, make fuzz-smoke).
+# --valgrind: valgrind (make test-valgrind).
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -17,6 +19,10 @@ BENCH="wrk nginx-light bc"
 # browser: Debian's chromium (driven headless) and a font for its screenshots;
 # node and npm unless a node is already there (any from 18 on will do)
 BROWSER="chromium fonts-dejavu-core"
+# fuzz: clang 14 and compiler-rt (libFuzzer, ASan, UBSan runtimes)
+FUZZ="clang libclang-rt-14-dev"
+# valgrind: memcheck under the integration suite
+VALGRIND="valgrind"
 command -v node >/dev/null || BROWSER="$BROWSER nodejs"
 command -v npm >/dev/null || BROWSER="$BROWSER npm"
 
@@ -25,9 +31,11 @@ browser=""
 case "${1:-}" in
   --bench) want="$want $BENCH" ;;
   --browser) want="$want $BROWSER"; browser=1 ;;
-  --all) want="$want $BENCH $BROWSER"; browser=1 ;;
+  --fuzz) want="$want $FUZZ" ;;
+  --valgrind) want="$want $VALGRIND" ;;
+  --all) want="$want $BENCH $BROWSER $FUZZ $VALGRIND"; browser=1 ;;
   "") ;;
-  *) echo "usage: $0 [--bench|--browser|--all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--bench|--browser|--fuzz|--valgrind|--all]" >&2; exit 2 ;;
 esac
 
 # playwright-core, exactly as locked; a copy of the lockfile marks it done.

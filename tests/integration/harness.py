@@ -16,7 +16,9 @@ Run by Debian's /usr/bin/python3 (it has python3-websockets 10.4).
 - Tap: "ok - name" / "not ok - name" lines, "# " diagnostics, exit status.
 
 Every wait is bounded. Timeouts are multiplied by SLOW when the server is a
-sanitizer build (make test SANITIZE=... exports SANITIZE).
+sanitizer build (make test SANITIZE=... exports SANITIZE), or runs under the
+command PUSHPULL_WRAP names (make test-valgrind: valgrind, whose log each
+test program checks for every server it started, as a test of its own).
 """
 
 import asyncio
@@ -27,6 +29,7 @@ import json
 import os
 import re
 import select
+import shlex
 import signal
 import socket
 import struct
@@ -39,7 +42,8 @@ import traceback
 
 BIN = os.environ.get("PUSHPULL_BIN", "/work/main/bin")
 SERVER = os.path.join(BIN, "pushpull-server")
-SLOW = 3.0 if os.environ.get("SANITIZE") else 1.0
+WRAP = shlex.split(os.environ.get("PUSHPULL_WRAP", ""))
+SLOW = 10.0 if WRAP else 3.0 if os.environ.get("SANITIZE") else 1.0
 HOST = "127.0.0.1"
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -107,6 +111,8 @@ class Tap:
         self.passed = 0
         self.failed = 0
         self._done = False
+        if WRAP:
+            watchdog_s *= SLOW
         self._timer = threading.Timer(watchdog_s, self._watchdog, args=(watchdog_s,))
         self._timer.daemon = True
         self._timer.start()
@@ -165,6 +171,12 @@ class Tap:
     def done(self):
         self._timer.cancel()
         kill_all()
+        for s in _servers:
+            log = s.valgrind_log()
+            if log is not None:
+                problems = valgrind_problems(log)
+                self.ok(not problems, "server %s: valgrind: no definite leak, no invalid access"
+                        % s.label, problems)
         self._emit("# %s: %d passed, %d failed" % (self.name, self.passed, self.failed))
         sys.exit(1 if self.failed or not self.passed else 0)
 
@@ -225,7 +237,7 @@ class Server:
     def start(self):
         if not os.access(SERVER, os.X_OK):
             raise TestFailure("no server binary at %s (set PUSHPULL_BIN or run make)" % SERVER)
-        self.proc = _spawn([SERVER, "--port", "0"] + self.args, stdin=subprocess.DEVNULL,
+        self.proc = _spawn(WRAP + [SERVER, "--port", "0"] + self.args, stdin=subprocess.DEVNULL,
                            stdout=subprocess.PIPE, stderr=self._errf)
         _servers.append(self)
         line = read_line(self.proc, T(10))
@@ -302,6 +314,13 @@ class Server:
             return ""
         return data[-n:].decode(errors="replace")
 
+    def valgrind_log(self):
+        """This server's valgrind log (--log-file=...%p...), or None."""
+        for a in WRAP:
+            if a.startswith("--log-file=") and self.proc is not None:
+                return a[len("--log-file="):].replace("%p", str(self.proc.pid))
+        return None
+
     # helpers bound to this server
     def stats(self):
         r = curl(self.url("/stats"))
@@ -318,6 +337,28 @@ class Server:
         r = curl(self.url("/pub/" + ch), data=body)
         check(r.status == 200, "publish to %s: status %s body %r" % (ch, r.status, r.body[:200]))
         return r.json()["id"]
+
+
+def valgrind_problems(path):
+    """What a memcheck log shows that must not be there, or "". A server
+    killed with SIGKILL writes no leak summary: then only the errors count."""
+    try:
+        with open(path, errors="replace") as f:
+            text = f.read()
+    except OSError as e:
+        return "no valgrind log: %s" % e
+    bad = []
+    m = re.search(r"definitely lost: ([\d,]+) bytes", text)
+    if m and m.group(1) != "0":
+        bad.append("definitely lost: %s bytes" % m.group(1))
+    for kind in ("Invalid read", "Invalid write", "Invalid free"):
+        n = text.count(kind)
+        if n:
+            bad.append("%d x %s" % (n, kind))
+    if not bad:
+        return ""
+    errors = [b for b in re.split(r"\n==\d+== \n", text) if re.search(r"Invalid|definitely lost in", b)]
+    return "%s (%s):\n%s" % (", ".join(bad), path, "\n".join(errors[:3])[-6000:])
 
 
 def read_line(proc, timeout):

@@ -381,7 +381,31 @@ static void test_peek_agrees_with_decode(void)
     }
 }
 
-UNIT_MAIN(test_peek_agrees_with_decode, test_escape_controls, test_escape_specials, test_escape_every_byte,
+/* Regression (fuzz_envelope): peek took data that is not UTF-8, which
+ * decode refuses, so a bad envelope counted as a message on the fast path
+ * and as a protocol error on the slow one. Both must refuse it. */
+static void test_peek_declines_bad_utf8(void)
+{
+    const char *bad[] = {
+        "{\"id\":1,\"ts\":2,\"data\":\"hello\xb1\xb1\xb1\"}",  /* the fuzzer's input */
+        "{\"id\":1,\"ts\":2,\"data\":\"\xc0\xaf\"}",             /* overlong '/' */
+        "{\"id\":1,\"ts\":2,\"data\":\"\xed\xa0\x80\"}",        /* a surrogate */
+        "{\"id\":1,\"ts\":2,\"data\":\"\xf4\x90\x80\x80\"}",   /* above U+10FFFF */
+        "{\"id\":1,\"ts\":2,\"data\":\"ab\xe2\x82\"}",           /* cut short */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        uint64_t id, ts;
+        const char *data;
+        size_t dlen;
+        struct envelope e;
+        size_t len = strlen(bad[i]);
+        CHECK_EQ_U(envelope_peek(bad[i], len, &id, &ts, &data, &dlen), 0);
+        CHECK_EQ_U(envelope_decode(bad[i], len, &e), -1);
+        envelope_clear(&e);
+    }
+}
+
+UNIT_MAIN(test_peek_agrees_with_decode, test_peek_declines_bad_utf8, test_escape_controls, test_escape_specials, test_escape_every_byte,
           test_escape_non_ascii, test_escape_worst_case, test_escape_every_offset, test_escape_jansson_agrees,
           test_encode_exact, test_round_trip, test_decode_accepts, test_decode_rejects,
           test_decode_truncated)
