@@ -216,14 +216,13 @@ fuzz-smoke:
 
 # Every server the harness starts runs under memcheck with its own log; the
 # harness checks each log (no definite leak, no invalid access) as a test.
-# Unit tests are left out (they start no server), and so are the client's
-# load runs, too slow for their budgets against a server under valgrind.
+# Unit tests are left out: they start no server.
 VALGRIND_OUT := build/valgrind
 test-valgrind: all
 	$(Q)scripts/install-deps.sh --valgrind && rm -rf $(VALGRIND_OUT) && mkdir -p $(VALGRIND_OUT) && \
 	  PUSHPULL_BIN=$(CURDIR)/$(BIN) PUSHPULL_UNIT=$(CURDIR)/$(VALGRIND_OUT)/no-unit-tests \
 	  PUSHPULL_WRAP='valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 --log-file=$(CURDIR)/$(VALGRIND_OUT)/server.%p.log' \
-	  TESTS_SKIP='$(VALGRIND_SKIP)' tests/run.sh
+	  tests/run.sh
 # ---- end of hardening -------------------------------------------------------
 
 clean:

@@ -1236,3 +1236,16 @@ def run_client(args, timeout, json_file=True, env=None):
     outf.close()
     errf.close()
     return res
+
+
+def run_cli(args, timeout=10):
+    """Run pushpull-server with arguments that make it exit by itself (--help,
+    a bad flag): (exit status, stdout, stderr)."""
+    p = _spawn([SERVER] + args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = p.communicate(timeout=T(timeout))
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate(timeout=5)
+        raise AssertionError("%r still running after %ds (stdout %r)" % (args, timeout, out[:200]))
+    return p.returncode, out.decode(errors="replace"), err.decode(errors="replace")

@@ -8,7 +8,7 @@ import subprocess
 import time
 
 from harness import (Tap, Server, SERVER, BgCurl, CurlStream, WsClient, raw_connect, read_response,
-                     _spawn, check, check_eq, wait_until, T, HOST, diag)
+                     _spawn, check, check_eq, wait_until, T, HOST, diag, run_cli)
 
 SHUTDOWN_LIMIT = T(2.0)     # the issue: exits 0 within 2 s (scaled for sanitizer builds)
 
@@ -84,17 +84,6 @@ def shutdown_scenario(tap, sig, name):
             except Exception:  # noqa: BLE001
                 pass
         srv.kill()
-
-
-def run_cli(args, timeout=10):
-    p = _spawn([SERVER] + args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        out, err = p.communicate(timeout=T(timeout))
-    except subprocess.TimeoutExpired:
-        p.kill()
-        out, err = p.communicate(timeout=5)
-        raise AssertionError("%r still running after %ds (stdout %r)" % (args, timeout, out[:200]))
-    return p.returncode, out.decode(errors="replace"), err.decode(errors="replace")
 
 
 def t_help():

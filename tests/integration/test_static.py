@@ -10,7 +10,7 @@ import subprocess
 import time
 
 from harness import (Tap, Server, SERVER, CurlStream, _spawn, check, check_eq, check_error, curl,
-                     raw_connect, recv_until, wait_until, T, diag)
+                     raw_connect, recv_until, wait_until, T, WRAP, diag, run_cli)
 
 WEB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "web")
 TYPES = {
@@ -140,24 +140,15 @@ def t_demo_rate(srv):
     ts = [m["ts"] for m in msgs]
     check(ts == sorted(ts), "ts not increasing: %r" % ts)
     gaps = [(y - x) / 1000 for x, y in zip(ts, ts[1:])]
-    check(all(5 <= g <= 200 for g in gaps), "ms between demo messages at 50/s: %r" % gaps)
+    # Under valgrind a late timer is caught up at once: gaps near 0 then.
+    least = 0 if WRAP else 5
+    check(all(least <= g <= 200 for g in gaps), "ms between demo messages at 50/s: %r" % gaps)
 
 
 def t_no_demo(srv):
     time.sleep(0.5)
     check_eq(last_id(srv), 0, "last id of demo without --demo-rate")
     check_eq(srv.stats()["published"], 0, "/stats published without --demo-rate")
-
-
-def run_cli(args, timeout=10):
-    p = _spawn([SERVER] + args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        out, err = p.communicate(timeout=T(timeout))
-    except subprocess.TimeoutExpired:
-        p.kill()
-        out, err = p.communicate(timeout=5)
-        raise AssertionError("%r still running after %ds (stdout %r)" % (args, timeout, out[:200]))
-    return p.returncode, out.decode(errors="replace"), err.decode(errors="replace")
 
 
 def t_demo_rate_usage():
