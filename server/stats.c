@@ -108,6 +108,32 @@ static void metric_value(FILE *f, const char *name, const char *type,
     fprintf(f, "pushpull_%s %.17g\n", name, value);
 }
 
+/* The plain event counters of /metrics, one line of help each. */
+static const struct {
+    const char *name, *help;
+    const uint64_t *value;
+} counters[] = {
+    { "longpoll_woken_total", "Long polls answered by a publish.", &stats.longpoll_woken },
+    { "longpoll_timed_out_total", "Long polls answered empty at their timeout.",
+      &stats.longpoll_timed_out },
+    { "slow_consumers_dropped_total", "Subscribers dropped because their queue passed --max-queue.",
+      &stats.slow_consumers_dropped },
+    { "gaps_served_total", "Answers that flagged messages lost to history eviction.",
+      &stats.gaps_served },
+    { "unauthorized_total",
+      "401 answers and WebSocket publishes refused for a missing or wrong token.",
+      &stats.unauthorized },
+    { "origin_refused_total", "403 answers to an Origin outside --allow-origin.",
+      &stats.origin_refused },
+    { "per_ip_refused_total", "503 answers over --max-connections-per-ip.", &stats.per_ip_refused },
+    { "header_timeout_closed_total",
+      "Connections cut for not sending a whole request within --header-timeout.",
+      &stats.header_timeout_closed },
+    { "ws_publish_rate_closed_total",
+      "WebSockets closed (1008) for publishing faster than --ws-publish-rate.",
+      &stats.ws_publish_rate_closed },
+};
+
 char *stats_render_metrics(const struct server *srv, size_t *len)
 {
     struct process_usage u = process_usage();
@@ -129,29 +155,8 @@ char *stats_render_metrics(const struct server *srv, size_t *len)
                  (double)stats.http_connections);
     metric_value(f, "channels", "gauge", "Channels in use.",
                  (double)bus_channel_count(srv->bus));
-    metric_value(f, "longpoll_woken_total", "counter", "Long polls answered by a publish.",
-                 (double)stats.longpoll_woken);
-    metric_value(f, "longpoll_timed_out_total", "counter", "Long polls answered empty at their timeout.",
-                 (double)stats.longpoll_timed_out);
-    metric_value(f, "slow_consumers_dropped_total", "counter",
-                 "Subscribers dropped because their queue passed --max-queue.",
-                 (double)stats.slow_consumers_dropped);
-    metric_value(f, "gaps_served_total", "counter",
-                 "Answers that flagged messages lost to history eviction.",
-                 (double)stats.gaps_served);
-    metric_value(f, "unauthorized_total", "counter",
-                 "401 answers and WebSocket publishes refused for a missing or wrong token.",
-                 (double)stats.unauthorized);
-    metric_value(f, "origin_refused_total", "counter",
-                 "403 answers to an Origin outside --allow-origin.", (double)stats.origin_refused);
-    metric_value(f, "per_ip_refused_total", "counter",
-                 "503 answers over --max-connections-per-ip.", (double)stats.per_ip_refused);
-    metric_value(f, "header_timeout_closed_total", "counter",
-                 "Connections cut for not sending a whole request within --header-timeout.",
-                 (double)stats.header_timeout_closed);
-    metric_value(f, "ws_publish_rate_closed_total", "counter",
-                 "WebSockets closed (1008) for publishing faster than --ws-publish-rate.",
-                 (double)stats.ws_publish_rate_closed);
+    for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++)
+        metric_value(f, counters[i].name, "counter", counters[i].help, (double)*counters[i].value);
     metric_value(f, "process_cpu_seconds_total", "counter", "User and system CPU time.",
                  u.user_s + u.sys_s);
     metric_value(f, "process_resident_memory_bytes", "gauge", "Resident memory.",
