@@ -8,6 +8,7 @@
 #   make report RESULTS=results/<folder>   re-render a folder's report.md
 #   make bench-server   /poll req/s against nginx's static answer (wrk)
 #   make bench-client   client poll rate against wrk; client vs server CPU/msg
+#   make bench-scale    ~20k concurrent SSE + WS subscribers: RSS, connect rate, p99
 
 VERSION := 0.1.0
 CC      ?= cc
@@ -18,7 +19,7 @@ SANITIZE ?=
 # so a system wslay.pc wins where one exists).
 export PKG_CONFIG_PATH := $(if $(PKG_CONFIG_PATH),$(PKG_CONFIG_PATH):)$(CURDIR)/mk/pkgconfig
 
-SERVER_PKGS := libmicrohttpd libevent jansson openssl wslay
+SERVER_PKGS := libmicrohttpd gnutls libevent jansson openssl wslay
 CLIENT_PKGS := libcurl libevent jansson openssl wslay
 RELAY_PKGS  := libevent
 ALL_PKGS    := $(sort $(SERVER_PKGS) $(CLIENT_PKGS))
@@ -58,7 +59,7 @@ CLIENT_OBJ := $(CLIENT_SRC:%.c=$(OUT)/%.o)
 RELAY_OBJ  := $(RELAY_SRC:%.c=$(OUT)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
 
-.PHONY: FORCE all deps test test-browser bench bench-full report bench-server bench-client clean
+.PHONY: FORCE all deps test test-browser bench bench-full report bench-server bench-client bench-scale clean
 PROGRAMS := $(BIN)/pushpull-server $(BIN)/pushpull-client \
             $(BIN)/pushpull-relay
 all: $(PROGRAMS)
@@ -167,6 +168,11 @@ bench-server: all
 bench-client: all
 	$(Q)scripts/install-deps.sh --bench && PUSHPULL_BIN=$(CURDIR)/$(BIN) scripts/bench-client.sh
 
+# ~20 000 concurrent SSE + WebSocket subscribers for 60 s (scripts/bench-scale.py;
+# SCALE_ARGS passes its flags, e.g. SCALE_ARGS="--sse 5000 --ws 5000").
+bench-scale: all
+	$(Q)PUSHPULL_BIN=$(CURDIR)/$(BIN) /usr/bin/python3 scripts/bench-scale.py $(SCALE_ARGS)
+
 # ---- hardening: fuzzing and valgrind (issue 6) ------------------------------
 #   make fuzz          build the libFuzzer drivers (tests/fuzz/) with clang into
 #                      build/fuzz/ and run each for FUZZ_SECONDS (60) on a copy
@@ -183,9 +189,10 @@ FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE $(WARN) -g -O1 -fno-omit-frame-pointer \
                 -fsanitize=address,undefined -fno-sanitize-recover=all \
                 -Icommon -Iclient -Iserver -MMD -MP $(call pkg_cflags,$(FUZZ_PKGS))
 FUZZ_NAMES   := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
-# What the drivers drive: common/, the client's SSE parser, the server's bus.
+# What the drivers drive: common/, the client's SSE parser, the server's bus
+# (with the cursor check and fanout).
 FUZZ_MOD_OBJ := $(patsubst %.c,$(FUZZ_OUT)/obj/%.o,$(COMMON_SRC) client/sse_parser.c \
-                  server/bus.c server/fanout.c)
+                  server/bus.c server/cursor.c server/fanout.c)
 
 .PHONY: fuzz fuzz-smoke fuzz-build fuzz-deps test-valgrind
 fuzz-deps:

@@ -22,8 +22,10 @@ struct loop_xfer {
     bool active;                      /* added and not yet done/removed */
 };
 
-/* max_host/max_total: CURLMOPT_MAX_HOST_CONNECTIONS / _TOTAL_ (0 = none). */
-struct loop *loop_new(struct event_base *base, long max_host, long max_total);
+/* max_host/max_total: CURLMOPT_MAX_HOST_CONNECTIONS / _TOTAL_ (0 = none);
+ * keep: idle connections the pool keeps open (CURLMOPT_MAXCONNECTS; 0 =
+ * libcurl's default). */
+struct loop *loop_new(struct event_base *base, long max_host, long max_total, long keep);
 void loop_free(struct loop *loop);
 
 /* Start x->easy. Its CURLOPT_PRIVATE is set to x. Returns 0 or -1. */

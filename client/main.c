@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "https.h"
 #include "parse.h"
 #include "publisher.h"
 #include "report.h"
@@ -29,7 +30,7 @@ static const char usage[] =
     "transport after another, measuring delivery latency from each message's\n"
     "scheduled publish time, loss, throughput and cost per delivered message.\n"
     "\n"
-    "  --url URL             server base URL                  (http://127.0.0.1:8080)\n"
+    "  --url URL             server base URL, http:// or https:// (http://127.0.0.1:8080)\n"
     "  --publish-url URL     where the publisher sends, if not --url (e.g. the\n"
     "                        server itself while subscribers go through a relay)\n"
     "  --transport T         poll|longpoll|sse|ws|all, or a comma list (all)\n"
@@ -39,6 +40,8 @@ static const char usage[] =
     "  --size SIZE           payload bytes (64); min: what holds seq + time\n"
     "  --duration DUR        measured time                     (5s)\n"
     "  --warmup DUR          published but not measured, first (1s)\n"
+    "  --idle-hold DUR       once all are connected, wait this long before\n"
+    "                        publishing (idle connections: memory)   (0)\n"
     "  --drain DUR           wait for in-flight messages        (2s)\n"
     "  --poll-interval DUR   short-poll period; 0 = back to back (100ms)\n"
     "  --longpoll-timeout DUR  long-poll wait asked of the server (30s)\n"
@@ -51,6 +54,9 @@ static const char usage[] =
     "  --seed N              poll phases and backoff jitter     (1)\n"
     "  --json FILE           write the full result as JSON\n"
     "  --csv FILE            append one row per transport\n"
+    "  --cacert FILE         https://: trust the certificates in this PEM file\n"
+    "                        (e.g. the server's self-signed one)\n"
+    "  --insecure            https://: do not verify the server's certificate\n"
     "  --quiet               no progress line\n"
     "  --help, --version\n"
     "\n"
@@ -95,8 +101,9 @@ static void parse_transports(struct client_config *cfg, const char *v)
 }
 
 enum { O_URL = 256, O_PUBLISH_URL, O_TRANSPORT, O_SUBS, O_CHANNELS, O_RATE, O_SIZE, O_DURATION, O_WARMUP,
-       O_DRAIN, O_POLL_INTERVAL, O_LP_TIMEOUT, O_CONNECT_TIMEOUT, O_CONNECT_RATE, O_CHURN,
-       O_CONNECTIONS, O_NO_KEEPALIVE, O_PUBLISH_VIA, O_SEED, O_JSON, O_CSV, O_QUIET,
+       O_IDLE_HOLD, O_DRAIN, O_POLL_INTERVAL, O_LP_TIMEOUT, O_CONNECT_TIMEOUT, O_CONNECT_RATE, O_CHURN,
+       O_CONNECTIONS, O_NO_KEEPALIVE, O_PUBLISH_VIA, O_SEED, O_JSON, O_CSV, O_CACERT,
+       O_INSECURE, O_QUIET,
        O_HELP, O_VERSION };
 
 static void parse_args(int argc, char **argv, struct client_config *cfg)
@@ -111,6 +118,7 @@ static void parse_args(int argc, char **argv, struct client_config *cfg)
         { "size", required_argument, NULL, O_SIZE },
         { "duration", required_argument, NULL, O_DURATION },
         { "warmup", required_argument, NULL, O_WARMUP },
+        { "idle-hold", required_argument, NULL, O_IDLE_HOLD },
         { "drain", required_argument, NULL, O_DRAIN },
         { "poll-interval", required_argument, NULL, O_POLL_INTERVAL },
         { "longpoll-timeout", required_argument, NULL, O_LP_TIMEOUT },
@@ -123,6 +131,8 @@ static void parse_args(int argc, char **argv, struct client_config *cfg)
         { "seed", required_argument, NULL, O_SEED },
         { "json", required_argument, NULL, O_JSON },
         { "csv", required_argument, NULL, O_CSV },
+        { "cacert", required_argument, NULL, O_CACERT },
+        { "insecure", no_argument, NULL, O_INSECURE },
         { "quiet", no_argument, NULL, O_QUIET },
         { "help", no_argument, NULL, O_HELP },
         { "version", no_argument, NULL, O_VERSION },
@@ -145,6 +155,7 @@ static void parse_args(int argc, char **argv, struct client_config *cfg)
             break;
         case O_DURATION: cfg->duration_us = flag_duration("--duration", optarg); break;
         case O_WARMUP: cfg->warmup_us = flag_duration("--warmup", optarg); break;
+        case O_IDLE_HOLD: cfg->idle_hold_us = flag_duration("--idle-hold", optarg); break;
         case O_DRAIN: cfg->drain_us = flag_duration("--drain", optarg); break;
         case O_POLL_INTERVAL: cfg->poll_interval_us = flag_duration("--poll-interval", optarg); break;
         case O_LP_TIMEOUT: cfg->longpoll_timeout_us = flag_duration("--longpoll-timeout", optarg); break;
@@ -166,6 +177,8 @@ static void parse_args(int argc, char **argv, struct client_config *cfg)
         case O_SEED: cfg->seed = cli_count("--seed", optarg, 0, UINT32_MAX); break;
         case O_JSON: cfg->json_path = optarg; break;
         case O_CSV: cfg->csv_path = optarg; break;
+        case O_CACERT: cfg->cacert = optarg; break;
+        case O_INSECURE: cfg->insecure = true; break;
         case O_QUIET: cfg->quiet = true; break;
         case O_HELP: fputs(usage, stdout); exit(0);
         case O_VERSION: puts("pushpull-client " PUSHPULL_VERSION); exit(0);
@@ -177,6 +190,10 @@ static void parse_args(int argc, char **argv, struct client_config *cfg)
         cli_usage_error("unexpected argument '%s'", argv[optind]);
     if (!cfg->publish_url[0])
         snprintf(cfg->publish_url, sizeof cfg->publish_url, "%s", cfg->url);
+    if (cfg->cacert && cfg->insecure)
+        cli_usage_error("--cacert and --insecure: verify with the one, or not at all");
+    if (cfg->cacert && access(cfg->cacert, R_OK) != 0)
+        cli_usage_error("--cacert %s: cannot read it (%s)", cfg->cacert, strerror(errno));
     /* Combinations that cannot measure anything sensible. */
     if (cfg->channels > cfg->subscribers)
         cli_usage_error("--channels %u is above --subscribers %u: a channel nobody reads",
@@ -294,8 +311,11 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         ramp(r, now);
         if (r->started == cfg->subscribers && connected_count(r) == cfg->subscribers &&
             publisher_ready(r->pub)) {
-            /* Everyone listens: the schedule starts one tick from now. */
-            run->t0_us = now + TICK_US;
+            /* Everyone listens: the schedule starts one tick from now, or
+             * after --idle-hold, which leaves every connection idle for a
+             * while so that memory per idle subscriber can be read off the
+             * server (scripts/bench-scale.py). */
+            run->t0_us = now + TICK_US + cfg->idle_hold_us;
             run->measure_start_us = run->t0_us + cfg->warmup_us;
             run->measure_end_us = run->measure_start_us + cfg->duration_us;
             publisher_start(r->pub, run->t0_us, run->k_measure_to);
@@ -356,8 +376,9 @@ static int runner_setup(struct runner *r, struct run *run)
     const struct client_config *cfg = run->cfg;
     long pool = cfg->connections ? (long)cfg->connections : 0;
     r->run = run;
-    r->sub_loop = loop_new(run->base, pool, pool);
-    r->pub_loop = loop_new(run->base, PUBLISH_POOL, PUBLISH_POOL);
+    /* Without --connections, one connection per subscriber stays open. */
+    r->sub_loop = loop_new(run->base, pool, pool, pool ? pool : (long)cfg->subscribers);
+    r->pub_loop = loop_new(run->base, PUBLISH_POOL, PUBLISH_POOL, PUBLISH_POOL);
     r->subs = calloc(cfg->subscribers, sizeof *r->subs);
     r->churn_due = calloc(cfg->subscribers, sizeof *r->churn_due);
     r->tick = event_new(run->base, -1, EV_PERSIST, on_tick, r);
@@ -419,6 +440,20 @@ static void cost_window(struct cost *total, const struct cost *start, const stru
     total->connects = end->connects - start->connects;
 }
 
+/* A measured message sent but never acknowledged is not expected; a copy
+ * of it that arrived anyway must not count as delivered (track_unacked). */
+static void settle_unacked(struct runner *r)
+{
+    struct run *run = r->run;
+    unsigned channels = run->cfg->channels, subs = run->cfg->subscribers;
+    for (uint64_t k = run->k_measure_from; k < run->k_measure_to; k++) {
+        if (!run->sent_us[k] || run_acked(run, k))
+            continue;
+        for (unsigned i = (unsigned)(k % channels); i < subs; i += channels)
+            track_unacked(run, &r->subs[i].track, k);
+    }
+}
+
 static void run_transport(const struct client_config *cfg, enum transport t,
                           struct run *run, struct run_extra *x)
 {
@@ -437,6 +472,7 @@ static void run_transport(const struct client_config *cfg, enum transport t,
     run->k_measure_to = (uint64_t)ceil((double)(cfg->warmup_us + cfg->duration_us) / 1e6 * cfg->rate);
     run->seq_cap = run->k_measure_to / cfg->channels + 1;
     run->sent_us = calloc(run->k_measure_to + 1, sizeof *run->sent_us);
+    run->acked = calloc(run->k_measure_to / 8 + 1, 1);
     run->subs_on_channel = calloc(cfg->channels, sizeof *run->subs_on_channel);
     /* Precise (timerfd) timers: epoll's millisecond timeouts would make the
      * publisher ~1-2 ms late on average, which would show up as latency. */
@@ -451,7 +487,7 @@ static void run_transport(const struct client_config *cfg, enum transport t,
         event_config_free(ec);
     }
     struct runner r = { .tty = !cfg->quiet && isatty(2) };
-    if (!run->sent_us || !run->subs_on_channel || !run->base) {
+    if (!run->sent_us || !run->acked || !run->subs_on_channel || !run->base) {
         x->failure = "out of memory";
         goto out;
     }
@@ -478,15 +514,19 @@ static void run_transport(const struct client_config *cfg, enum transport t,
     x->cost_window_s = r.cost_end_us > run->measure_start_us
                            ? (double)(r.cost_end_us - run->measure_start_us) / 1e6 : 0;
     x->client_cpu_s = cpu_seconds(&r.ru1) - cpu_seconds(&r.ru0);
-    if (r.srv0.ok && r.srv1.ok) {
+    /* Across a server restart the counters started over: no difference. */
+    if (r.srv0.ok && r.srv1.ok && r.srv0.epoch == r.srv1.epoch) {
         x->server_cpu_s = r.srv1.cpu_s - r.srv0.cpu_s;
         x->server_bytes_out = r.srv1.bytes_out[t] - r.srv0.bytes_out[t];
     }
     cost_window(&run->cost, &r.cost0, &r.cost1);
+    settle_unacked(&r);
 out:
     runner_teardown(&r);
     free(run->sent_us);
     run->sent_us = NULL;
+    free(run->acked);
+    run->acked = NULL;
     free(run->subs_on_channel);
     run->subs_on_channel = NULL;
     if (run->base)
@@ -496,30 +536,59 @@ out:
 
 /* ---- main ------------------------------------------------------------- */
 
-static int server_reachable(const struct client_config *cfg, char *err, size_t errlen)
+struct probe_tls {
+    CURL *easy;
+    char *buf;
+    size_t cap;
+};
+
+/* libcurl shows a connection's TLS only while a transfer runs on it. */
+static size_t probe_on_header(char *data, size_t size, size_t n, void *arg)
+{
+    (void)data;
+    struct probe_tls *p = arg;
+    if (!p->buf[0] && https_describe(p->easy, p->buf, p->cap) != 0)
+        p->buf[0] = '\0';
+    return size * n;
+}
+
+/* GET base/healthz once, before any run. An https:// server's TLS version
+ * and cipher go into tls (empty for http://). */
+static int server_reachable(const struct client_config *cfg, const char *base,
+                            char *tls, size_t tlscap, char *err, size_t errlen)
 {
     CURL *easy = curl_easy_init();
     if (!easy) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    char url[640];
-    snprintf(url, sizeof url, "%s/healthz", cfg->url);
+    char url[640], why[CURL_ERROR_SIZE] = "";
+    snprintf(url, sizeof url, "%s/healthz", base);
     curl_easy_setopt(easy, CURLOPT_URL, url);
     curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, why);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)(cfg->connect_timeout_us / 1000));
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)(cfg->connect_timeout_us / 1000) + 5000);
+    struct probe_tls probe = { easy, tls, tlscap };
+    tls[0] = '\0';
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, probe_on_header);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, &probe);
+    https_apply(easy);
     CURLcode rc = curl_easy_perform(easy);
     long status = 0;
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_cleanup(easy);
+    /* A certificate curl would not trust is the usual first https:// error. */
+    bool cert = rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE;
     if (rc != CURLE_OK) {
-        snprintf(err, errlen, "cannot reach %s: %s", cfg->url, curl_easy_strerror(rc));
+        snprintf(err, errlen, "cannot reach %s: %s%s", base, why[0] ? why : curl_easy_strerror(rc),
+                 cert ? " (--cacert FILE trusts the server's certificate; --insecure "
+                        "skips the check)" : "");
         return -1;
     }
     if (status != 200) {
-        snprintf(err, errlen, "%s/healthz answered %ld: is it a pushpull-server?", cfg->url, status);
+        snprintf(err, errlen, "%s/healthz answered %ld: is it a pushpull-server?", base, status);
         return -1;
     }
     return 0;
@@ -563,13 +632,22 @@ int main(int argc, char **argv)
         setrlimit(RLIMIT_NOFILE, &rl);
     }
     curl_global_init(CURL_GLOBAL_ALL);
-    char err[768];
-    if (server_reachable(&cfg, err, sizeof err) != 0) {
+    https_configure(cfg.cacert, cfg.insecure);
+    if (cfg.insecure)
+        fprintf(stderr, "pushpull-client: warning: --insecure: the server's certificate "
+                "is not verified\n");
+    char err[1024], tls[128], publish_tls[128];
+    if (server_reachable(&cfg, cfg.url, tls, sizeof tls, err, sizeof err) != 0 ||
+        (strcmp(cfg.publish_url, cfg.url) != 0 &&
+         server_reachable(&cfg, cfg.publish_url, publish_tls, sizeof publish_tls,
+                          err, sizeof err) != 0)) {
         fprintf(stderr, "pushpull-client: %s\n", err);
         curl_global_cleanup();
         return 1;
     }
     json_t *manifest = report_manifest();
+    if (manifest)                     /* what the subscribers' connections negotiated */
+        json_object_set_new(manifest, "tls", tls[0] ? json_string(tls) : json_null());
     json_t *runs_json = json_array();
     struct run *runs[TR_COUNT];
     struct run_extra extras[TR_COUNT];

@@ -42,6 +42,12 @@ int poll_answer_track(struct subscriber *s, const char *body, size_t len, bool *
         run->cost.protocol_errors++;
         return -1;
     }
+    /* Epoch and reset first: they say which start the ids below are of. */
+    json_t *epoch = json_object_get(doc, "epoch");
+    if (json_is_integer(epoch))
+        track_epoch(run, &s->track, (uint64_t)json_integer_value(epoch));
+    if (json_is_true(json_object_get(doc, "reset")))
+        track_reset(run, &s->track, s->track.epoch);
     json_t *lost = json_object_get(doc, "lost");
     size_t i;
     json_t *m;
@@ -97,10 +103,12 @@ int poller_init(struct poller *p, struct subscriber *s, poller_answered_fn answe
 
 int poller_request(struct poller *p, const char *endpoint, const char *extra, long timeout_ms)
 {
-    char base[640], url[768];
+    char base[640], url[800], epoch[40] = "";
     subscriber_url(p->s, endpoint, base, sizeof base);
-    snprintf(url, sizeof url, "%s?since=%llu%s", base,
-             (unsigned long long)p->s->track.last_id, extra ? extra : "");
+    if (p->s->track.epoch)            /* the cursor's start: a restart then shows */
+        snprintf(epoch, sizeof epoch, "&epoch=%llu", (unsigned long long)p->s->track.epoch);
+    snprintf(url, sizeof url, "%s?since=%llu%s%s", base,
+             (unsigned long long)p->s->track.last_id, epoch, extra ? extra : "");
     curl_easy_setopt(p->x.easy, CURLOPT_URL, url);
     curl_easy_setopt(p->x.easy, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(p->x.easy, CURLOPT_FRESH_CONNECT, p->fresh ? 1L : 0L);

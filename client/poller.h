@@ -20,7 +20,8 @@ struct poller {
 };
 
 int poller_init(struct poller *p, struct subscriber *s, poller_answered_fn answered);
-/* GET endpoint<channel>?since=<last_id><extra>; curl gives up after timeout_ms. */
+/* GET endpoint<channel>?since=<last_id>&epoch=<its epoch><extra>; curl gives
+ * up after timeout_ms. */
 int poller_request(struct poller *p, const char *endpoint, const char *extra, long timeout_ms);
 void poller_cancel(struct poller *p);
 void poller_free(struct poller *p);

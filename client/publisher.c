@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "https.h"
 #include "ws_publish.h"
 
 /* HTTP publishes under way at most. Past it, due messages wait (and their
@@ -58,6 +59,7 @@ static void published(struct publisher *p, uint64_t k)
 {
     struct run *run = p->run;
     unsigned channel = (unsigned)(k % run->cfg->channels);
+    run_ack(run, k);
     run->published++;
     if (k >= run->k_measure_from && k < run->k_measure_to) {
         run->published_measured++;
@@ -123,6 +125,7 @@ static struct publish_req *req_get(struct publisher *p)
     curl_easy_setopt(r->x.easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(r->x.easy, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(r->x.easy, CURLOPT_TIMEOUT_MS, 30000L);
+    https_apply(r->x.easy);
     p->all_reqs[p->nreqs++] = r;
     return r;
 }

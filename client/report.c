@@ -117,9 +117,12 @@ static json_t *delivery_json(const struct run *run, const struct derived *d)
            | json_object_set_new(o, "publish_errors", j_u64(run->publish_errors))
            | json_object_set_new(o, "expected", j_u64(run->expected))
            | json_object_set_new(o, "delivered", j_u64(run->delivered))
+           | json_object_set_new(o, "delivered_unacknowledged", j_u64(run->delivered_unacked))
            | json_object_set_new(o, "duplicates", j_u64(run->duplicates))
            | json_object_set_new(o, "out_of_order", j_u64(run->out_of_order))
            | json_object_set_new(o, "gap_lost", j_u64(run->gap_lost))
+           | json_object_set_new(o, "epoch_changes", j_u64(run->epoch_changes))
+           | json_object_set_new(o, "cursor_resets", j_u64(run->cursor_resets))
            | json_object_set_new(o, "lost", j_u64(d->lost))
            | json_object_set_new(o, "loss_ratio", j_num(d->loss_ratio));
     if (rc != 0) {
@@ -348,6 +351,7 @@ static json_t *config_json(const struct client_config *cfg)
            | json_object_set_new(o, "size", j_u64(cfg->size))
            | json_object_set_new(o, "duration_s", j_seconds(cfg->duration_us))
            | json_object_set_new(o, "warmup_s", j_seconds(cfg->warmup_us))
+           | json_object_set_new(o, "idle_hold_s", j_seconds(cfg->idle_hold_us))
            | json_object_set_new(o, "drain_s", j_seconds(cfg->drain_us))
            | json_object_set_new(o, "poll_interval_s", j_seconds(cfg->poll_interval_us))
            | json_object_set_new(o, "longpoll_timeout_s", j_seconds(cfg->longpoll_timeout_us))
@@ -356,6 +360,9 @@ static json_t *config_json(const struct client_config *cfg)
            | json_object_set_new(o, "churn_s", j_seconds(cfg->churn_us))
            | json_object_set_new(o, "connections", json_integer(cfg->connections))
            | json_object_set_new(o, "keepalive", json_boolean(!cfg->no_keepalive))
+           | json_object_set_new(o, "tls", json_boolean(strncmp(cfg->url, "https:", 6) == 0))
+           | json_object_set_new(o, "cacert", j_text(cfg->cacert))
+           | json_object_set_new(o, "insecure", json_boolean(cfg->insecure))
            | json_object_set_new(o, "publish_via",
                                  json_string(cfg->publish_via == PUB_WS ? "ws" : "http"))
            | json_object_set_new(o, "seed", json_string(seed))
@@ -409,10 +416,19 @@ int report_write_json(const char *path, const struct client_config *cfg,
         errno = EINVAL;
         return -1;
     }
+    /* Restarts of all runs together, so a reader cannot miss one. */
+    uint64_t restarts = 0;
+    size_t i;
+    json_t *r;
+    json_array_foreach(runs_array, i, r) {
+        json_t *n = json_object_get(json_object_get(r, "delivery"), "epoch_changes");
+        restarts += json_is_integer(n) ? (uint64_t)json_integer_value(n) : 0;
+    }
     json_t *doc = json_object();
     int rc = json_object_set_new(doc, "schema", json_string(SCHEMA))
            | json_object_set_new(doc, "config", config_json(cfg))
            | json_object_set(doc, "manifest", manifest)
+           | json_object_set_new(doc, "epoch_changes", j_u64(restarts))
            | json_object_set(doc, "runs", runs_array);
     if (rc != 0) {
         json_decref(doc);
@@ -434,12 +450,12 @@ static const char *const csv_columns[] = {
     "uncorrected_p99_us", "delivered", "expected", "lost", "duplicates", "out_of_order",
     "delivered_per_s", "requests", "requests_per_delivered", "bytes_per_delivered",
     "connections_opened", "reuse_ratio", "reconnects", "protocol_errors",
-    "client_cpu_us_per_delivered", "server_cpu_us_per_delivered",
+    "client_cpu_us_per_delivered", "server_cpu_us_per_delivered", "epoch_changes",
 };
 #define CSV_COLUMNS (sizeof csv_columns / sizeof csv_columns[0])
 
 struct csv_row {
-    char buf[2048];                   /* 30 fields of at most ~25 characters */
+    char buf[2048];                   /* 31 fields of at most ~25 characters */
     size_t len;
     size_t fields;
 };
@@ -508,6 +524,7 @@ static void csv_build(struct csv_row *r, const struct client_config *cfg,
     csv_u64(r, run->cost.protocol_errors);
     csv_num(r, d.client_cpu_us_per_delivered);
     csv_num(r, d.server_cpu_us_per_delivered);
+    csv_u64(r, run->epoch_changes);
     assert(r->fields == CSV_COLUMNS);
 }
 
@@ -653,6 +670,8 @@ static void print_notes(FILE *out, const struct run *run)
         { "protocol errors", run->cost.protocol_errors },
         { "lost in server-reported gaps", run->gap_lost },
         { "out of order", run->out_of_order },
+        { "deliveries of unacknowledged publishes", run->delivered_unacked },
+        { "subscribers that started over after a restart", run->cursor_resets },
         { "latencies over 60 s", hist_overflow(&run->latency) },
     };
     bool any = false;
@@ -666,6 +685,17 @@ static void print_notes(FILE *out, const struct run *run)
     }
     if (any)
         fputc('\n', out);
+}
+
+/* Said before the table, since its loss figures do not read as usual. */
+static void print_restarts(FILE *out, const struct run *run)
+{
+    if (run->epoch_changes == 0)
+        return;
+    fprintf(out, "warning: %s: server restarted (epoch changed %" PRIu64 " time%s): losses below "
+                 "include messages lost across the restart\n",
+            transport_names[run->transport], run->epoch_changes,
+            run->epoch_changes == 1 ? "" : "s");
 }
 
 static void print_workload(FILE *out, const struct client_config *cfg)
@@ -688,6 +718,8 @@ void report_print_table(FILE *out, const struct client_config *cfg,
     size_t width[TABLE_COLUMNS];
     table_widths(width, runs, extras, n);
     print_workload(out, cfg);
+    for (size_t i = 0; i < n; i++)
+        print_restarts(out, runs[i]);
     fputc('\n', out);
     for (size_t c = 0; c < TABLE_COLUMNS; c++)
         put_cell(out, c, table_heads[c], width[c]);

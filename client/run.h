@@ -23,6 +23,7 @@ struct client_config {
     double rate;                      /* messages per second, all channels */
     size_t size;                      /* payload bytes */
     uint64_t duration_us, warmup_us, drain_us;
+    uint64_t idle_hold_us;            /* --idle-hold: idle between connect and warm-up */
     uint64_t poll_interval_us;        /* 0: back to back */
     uint64_t longpoll_timeout_us;
     uint64_t connect_timeout_us;
@@ -33,6 +34,8 @@ struct client_config {
     enum publish_via publish_via;
     uint64_t seed;
     const char *json_path, *csv_path;
+    const char *cacert;               /* --cacert: trusted PEM file, or NULL */
+    bool insecure;                    /* --insecure: no certificate check */
     const char *run_tag;              /* channel-name prefix, unique per process */
     bool quiet;
 };
@@ -52,6 +55,7 @@ struct cost {
 struct sub_track {
     unsigned channel;
     uint64_t last_id;                 /* resume cursor (server id) */
+    uint64_t epoch;                   /* the server start last_id belongs to; 0: not known yet */
     uint8_t *seen;                    /* bit per per-channel sequence number */
     uint64_t unique, duplicates, out_of_order;
     uint64_t gap_lost;                /* ids the server flagged as lost */
@@ -75,6 +79,7 @@ struct run {
     uint64_t k_measure_from, k_measure_to;   /* measured: from <= k < to */
     uint64_t seq_cap;                 /* sequence numbers per channel */
     uint64_t *sent_us;                /* actual send time of k, 0 if not sent */
+    uint8_t *acked;                   /* bit per k: the server acknowledged its publish */
     uint64_t published;               /* acknowledged publishes, all */
     uint64_t published_measured;
     uint64_t expected;                /* sum of subscribers on each measured message's channel */
@@ -86,7 +91,12 @@ struct run {
     struct hist first_message;        /* connect start to first message */
     struct cost cost;
     uint64_t delivered;               /* unique measured deliveries */
+    uint64_t delivered_unacked;       /* ... of messages never acknowledged (track_unacked) */
     uint64_t duplicates, out_of_order, gap_lost;
+    /* Server restarts: ids start over, so cursors do too (PROTOCOL.md). */
+    uint64_t epoch_max;               /* the newest server epoch seen */
+    uint64_t epoch_changes;           /* newer epochs seen after the first: restarts */
+    uint64_t cursor_resets;           /* subscribers that started over from 0 */
 
     uint64_t measure_start_us, measure_end_us;
 };
@@ -100,14 +110,29 @@ size_t payload_format(char *buf, size_t cap, uint64_t k, uint64_t sched_us, size
 /* Parse k and the scheduled time back. Returns 0 or -1. */
 int payload_parse(const char *data, size_t len, uint64_t *k, uint64_t *sched_us);
 
-/* A message envelope (its JSON text) reached subscriber t. Handles gap
- * objects too. Counts duplicates, order, latency. Returns 0, or -1 for a
- * protocol error (counted). */
+/* A message envelope (its JSON text) reached subscriber t. Handles the
+ * server's gap, hello and reset objects too. Counts duplicates, order,
+ * latency. Returns 0, or -1 for a protocol error (counted). */
 int track_envelope(struct run *run, struct sub_track *t, const char *json, size_t len);
 /* The same for an already parsed message. */
 void track_message(struct run *run, struct sub_track *t, uint64_t id, const char *data,
                    size_t len, uint64_t now_us);
 void track_gap(struct run *run, struct sub_track *t, uint64_t lost, uint64_t first_id);
+/* The server told subscriber t its epoch (a poll answer, a hello). Another
+ * one than before means it restarted: t's cursor starts over from 0, and a
+ * newer one than the run has seen counts as a restart. */
+void track_epoch(struct run *run, struct sub_track *t, uint64_t epoch);
+/* The server found t's cursor stale (a reset marker) and serves it from 0. */
+void track_reset(struct run *run, struct sub_track *t, uint64_t epoch);
 void track_connected(struct run *run, struct sub_track *t);
+
+/* The server acknowledged the publish of message k. */
+void run_ack(struct run *run, uint64_t k);
+bool run_acked(const struct run *run, uint64_t k);
+/* After the run, for a measured message k whose publish was never
+ * acknowledged (the server took it and died before answering, say): t's
+ * copy, if it got one, moves from delivered to delivered_unacked. Such a
+ * message is not expected, so counted as delivered it would hide a loss. */
+void track_unacked(struct run *run, struct sub_track *t, uint64_t k);
 
 #endif

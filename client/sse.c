@@ -25,9 +25,11 @@ struct sse_sub {
 static void on_event(void *ud, const struct sse_event *ev)
 {
     struct sse_sub *ss = ud;
-    bool message = ev->type_len == 7 && memcmp(ev->type, "message", 7) == 0;
-    bool gap = ev->type_len == 3 && memcmp(ev->type, "gap", 3) == 0;
-    if (!message && !gap)
+    static const char *const known[] = { "message", "gap", "hello", "reset" };
+    bool ours = false;
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        ours |= ev->type_len == strlen(known[i]) && memcmp(ev->type, known[i], ev->type_len) == 0;
+    if (!ours)
         return;                       /* an event type we do not know: skip it */
     if (track_envelope(ss->s->run, &ss->s->track, ev->data, ev->data_len) != 0)
         ss->failed = true;
@@ -81,12 +83,17 @@ static int sse_connect(struct sse_sub *ss)
     subscriber_url(s, "/sse/", url, sizeof url);
     curl_slist_free_all(ss->headers);
     ss->headers = NULL;
+    size_t n = strlen(url);
     if (s->track.last_id > 0) {
         char h[64];
         snprintf(h, sizeof h, "Last-Event-ID: %llu", (unsigned long long)s->track.last_id);
         ss->headers = curl_slist_append(NULL, h);
+        if (s->track.epoch)
+            snprintf(url + n, sizeof url - n, "?epoch=%llu", (unsigned long long)s->track.epoch);
+    } else if (s->track.epoch) {
+        snprintf(url + n, sizeof url - n, "?since=0&epoch=%llu", (unsigned long long)s->track.epoch);
     } else {
-        strncat(url, "?since=0", sizeof url - strlen(url) - 1);
+        snprintf(url + n, sizeof url - n, "?since=0");
     }
     ss->headers = curl_slist_append(ss->headers, "Accept: text/event-stream");
     curl_easy_setopt(ss->x.easy, CURLOPT_URL, url);

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "https.h"
+
 #define STATS_MAX (1u << 20)
 
 struct stats_fetch {
@@ -27,6 +29,8 @@ int server_sample_parse(const char *json, size_t len, struct server_sample *out)
             json_t *b = json_object_get(bytes, transport_names[t]);
             out->bytes_out[t] = json_is_integer(b) ? (uint64_t)json_integer_value(b) : 0;
         }
+        json_t *epoch = json_object_get(doc, "epoch");
+        out->epoch = json_is_integer(epoch) ? (uint64_t)json_integer_value(epoch) : 0;
         out->ok = true;
         rc = 0;
     }
@@ -80,6 +84,7 @@ struct stats_fetch *stats_fetch_start(struct loop *loop, const char *base_url,
     curl_easy_setopt(f->x.easy, CURLOPT_WRITEDATA, f);
     curl_easy_setopt(f->x.easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(f->x.easy, CURLOPT_TIMEOUT_MS, 5000L);
+    https_apply(f->x.easy);
     if (loop_add(loop, &f->x) != 0) {
         curl_easy_cleanup(f->x.easy);
         free(f);

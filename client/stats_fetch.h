@@ -13,6 +13,7 @@ struct server_sample {
     bool ok;
     double cpu_s;                     /* cpu.total_s */
     uint64_t bytes_out[TR_COUNT];     /* bytes_out.<transport> */
+    uint64_t epoch;                   /* which server start; 0: not given */
 };
 
 struct stats_fetch;

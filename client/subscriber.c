@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "https.h"
+
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 
@@ -72,6 +74,7 @@ CURL *subscriber_easy(struct subscriber *s, curl_write_callback write, void *ud)
     curl_easy_setopt(easy, CURLOPT_PROXY, "");
     if (cfg->no_keepalive)
         curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L);
+    https_apply(easy);
     return easy;
 }
 

@@ -1,5 +1,6 @@
 /* What a subscriber received: identity, order, loss and latency. */
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -109,28 +110,99 @@ void track_gap(struct run *run, struct sub_track *t, uint64_t lost, uint64_t fir
         t->last_id = first_id - 1;
 }
 
+static void cursor_restart(struct run *run, struct sub_track *t)
+{
+    /* Ids start over: an old cursor would make every new id look out of
+     * order, or (sent back) skip the new start's first messages. Loss is
+     * still counted by sequence number (seen), which does not restart. */
+    t->last_id = 0;
+    run->cursor_resets++;
+}
+
+void track_epoch(struct run *run, struct sub_track *t, uint64_t epoch)
+{
+    if (epoch == t->epoch)
+        return;
+    if (t->epoch != 0)
+        cursor_restart(run, t);
+    t->epoch = epoch;
+    /* An epoch is its start's time, so a restart brings a larger one; the
+     * first subscriber to see it counts it for the run. */
+    if (epoch > run->epoch_max) {
+        if (run->epoch_max != 0)
+            run->epoch_changes++;
+        run->epoch_max = epoch;
+    }
+}
+
+void track_reset(struct run *run, struct sub_track *t, uint64_t epoch)
+{
+    track_epoch(run, t, epoch);
+    if (t->last_id != 0)              /* not yet started over by the epoch */
+        cursor_restart(run, t);
+}
+
+static bool starts_with(const char *s, size_t len, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return len > n && memcmp(s, prefix, n) == 0;
+}
+
+/* The server's control objects are short and of a fixed form; frames are
+ * not NUL-terminated. Returns what sscanf does, or -1. */
+__attribute__((format(scanf, 3, 4)))
+static int control_scan(const char *json, size_t len, const char *fmt, ...)
+{
+    char text[256];
+    if (len >= sizeof text)
+        return -1;
+    memcpy(text, json, len);
+    text[len] = '\0';
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsscanf(text, fmt, ap);
+    va_end(ap);
+    return n;
+}
+
+/* A gap, hello or reset object: 1 handled, 0 not one, -1 malformed. */
+static int track_control(struct run *run, struct sub_track *t, const char *json, size_t len)
+{
+    unsigned long long a, b, c;
+    if (starts_with(json, len, "{\"gap\":")) {
+        if (control_scan(json, len, "{\"gap\":true,\"since\":%llu,\"first_id\":%llu,\"lost\":%llu}",
+                         &a, &b, &c) != 3)
+            return -1;
+        track_gap(run, t, c, b);
+        return 1;
+    }
+    if (starts_with(json, len, "{\"hello\":")) {
+        if (control_scan(json, len, "{\"hello\":true,\"epoch\":%llu,\"last_id\":%llu}",
+                         &a, &b) != 2)
+            return -1;
+        track_epoch(run, t, a);
+        return 1;
+    }
+    if (starts_with(json, len, "{\"reset\":")) {
+        if (control_scan(json, len, "{\"reset\":true,\"epoch\":%llu,\"since\":%llu,\"last_id\":%llu}",
+                         &a, &b, &c) != 3)
+            return -1;
+        track_reset(run, t, a);
+        return 1;
+    }
+    return 0;
+}
+
 int track_envelope(struct run *run, struct sub_track *t, const char *json, size_t len)
 {
     uint64_t now = run_now_us();
-    static const char gap[] = "{\"gap\":";
-    if (len > sizeof gap - 1 && memcmp(json, gap, sizeof gap - 1) == 0) {
-        /* The server's gap object is short; frames are not NUL-terminated. */
-        char text[256];
-        unsigned long long since, first, lost;
-        if (len >= sizeof text) {
-            run->cost.protocol_errors++;
-            return -1;
-        }
-        memcpy(text, json, len);
-        text[len] = '\0';
-        if (sscanf(text, "{\"gap\":true,\"since\":%llu,\"first_id\":%llu,\"lost\":%llu}",
-                   &since, &first, &lost) != 3) {
-            run->cost.protocol_errors++;
-            return -1;
-        }
-        track_gap(run, t, lost, first);
-        return 0;
+    int control = track_control(run, t, json, len);
+    if (control < 0) {
+        run->cost.protocol_errors++;
+        return -1;
     }
+    if (control > 0)
+        return 0;
     uint64_t id, ts;
     const char *data;
     size_t data_len;
@@ -146,6 +218,25 @@ int track_envelope(struct run *run, struct sub_track *t, const char *json, size_
     track_message(run, t, e.id, e.data, e.data_len, now);
     envelope_clear(&e);
     return 0;
+}
+
+void run_ack(struct run *run, uint64_t k)
+{
+    run->acked[k >> 3] |= (uint8_t)(1u << (k & 7));
+}
+
+bool run_acked(const struct run *run, uint64_t k)
+{
+    return run->acked[k >> 3] & (1u << (k & 7));
+}
+
+void track_unacked(struct run *run, struct sub_track *t, uint64_t k)
+{
+    uint64_t seq = k / run->cfg->channels;
+    if (!(t->seen[seq >> 3] & (1u << (seq & 7))))
+        return;
+    run->delivered--;
+    run->delivered_unacked++;
 }
 
 void track_connected(struct run *run, struct sub_track *t)

@@ -1,6 +1,6 @@
-/* WebSocket subscriber: one connection to /ws/<ch>?since=<cursor>; each
- * text frame is one envelope or a gap object. On any end it reconnects with
- * backoff and resumes from its cursor. */
+/* WebSocket subscriber: one connection to /ws/<ch>?since=<cursor>&epoch=E;
+ * each text frame is one envelope or a hello, reset or gap object. On any
+ * end it reconnects with backoff and resumes from its cursor. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +50,9 @@ static int ws_connect(struct ws_sub *ws)
     subscriber_url(s, "/ws/", url, sizeof url);
     size_t n = strlen(url);
     snprintf(url + n, sizeof url - n, "?since=%llu", (unsigned long long)s->track.last_id);
+    n = strlen(url);
+    if (s->track.epoch)               /* the cursor's start: a restart then shows */
+        snprintf(url + n, sizeof url - n, "&epoch=%llu", (unsigned long long)s->track.epoch);
     ws->conn = wsconn_open(s->run->base, url, s->run->cfg->connect_timeout_us, &ws_callbacks,
                            ws, &s->run->cost);
     return ws->conn ? 0 : -1;

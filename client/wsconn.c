@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <wslay/wslay.h>
 
+#include "https.h"
 #include "run.h"
 #include "wshandshake.h"
 
@@ -31,8 +32,13 @@
  * multi that made it: libcurl 7.88's curl_multi_remove_handle closes it,
  * and an ordinary transfer on the same multi prunes it from the cache as
  * too old (CURLOPT_MAXAGE_CONN) or dead (unread input). So the subscribers'
- * pool (struct loop) cannot hold them; they get a multi of their own, shared
- * by every WebSocket on a base since each multi costs a socketpair. */
+ * pool (struct loop) cannot hold them; they get multis of their own. Each
+ * multi is shared by up to WSCONN_PER_MULTI WebSockets: a multi costs a
+ * socketpair, but curl_easy_recv/send find their connection by walking the
+ * multi's whole connection cache (7.88's Curl_getconnectinfo), so one multi
+ * for 10 000 WebSockets made every read O(10 000): 5 000 deliveries/s
+ * fell seconds behind. */
+#define WSCONN_PER_MULTI 64
 
 struct connector {
     struct event_base *base;
@@ -167,11 +173,12 @@ static int connector_socket_cb(CURL *easy, curl_socket_t s, int what, void *arg,
     return 0;
 }
 
-/* The connector of `base`, with one more reference. */
+/* A connector of `base` with room for one more WebSocket, with one more
+ * reference. */
 static struct connector *connector_get(struct event_base *base)
 {
     for (struct connector *k = connectors; k; k = k->next) {
-        if (k->base == base) {
+        if (k->base == base && k->refs < WSCONN_PER_MULTI) {
             k->refs++;
             return k;
         }
@@ -676,6 +683,7 @@ static int start_connect(struct wsconn *c, const char *url, uint64_t timeout_us)
      * (no bytes for it inside libcurl) must never matter. */
     curl_easy_setopt(easy, CURLOPT_MAXAGE_CONN, WSCONN_MAXAGE_S);
     curl_easy_setopt(easy, CURLOPT_PRIVATE, c);
+    https_apply(easy);                /* an https:// URL: TLS, then wss framing */
     if (curl_multi_add_handle(c->k->multi, easy) != CURLM_OK) {
         curl_easy_cleanup(easy);
         return -1;

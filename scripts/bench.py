@@ -23,6 +23,7 @@ import resource
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -284,6 +285,13 @@ class Proc:
         return how + ("; last stderr line: %s" % tail if tail else "")
 
 
+def openssl_command(cert, key):
+    """A self-signed P-256 certificate for 127.0.0.1, valid for two days."""
+    return ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=pushpull bench",
+            "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"]
+
+
 class ProfileEnv:
     """The server (and relay, or network namespace) of one profile."""
 
@@ -299,12 +307,26 @@ class ProfileEnv:
         self.url = None           # what subscribers connect to (the relay, if any)
         self.server_url = None    # the server itself: the publisher's side
         self.restarts = 0
+        self.tls = bool(scenario.PROFILES[name].get("tls"))
+        self.tls_dir = None       # the certificate and key of a tls profile
+        self.cert = self.key = None
 
     def prefix(self):
         return ["ip", "netns", "exec", self.ns] if self.ns else []
 
     # -- lifecycle
     def setup(self):
+        if self.tls:
+            # A throwaway key: in a temporary folder, never in the results.
+            self.tls_dir = tempfile.mkdtemp(prefix="pp-tls-")
+            self.cert = os.path.join(self.tls_dir, "cert.pem")
+            self.key = os.path.join(self.tls_dir, "key.pem")
+            cmd = openssl_command(self.cert, self.key)
+            ok, e = run_quiet(cmd, timeout=30)
+            if not ok:
+                raise SetupError("%s: %s" % (" ".join(cmd), e))
+            self.info["certificate"] = ("self-signed (P-256, IP:127.0.0.1), made for this run by: %s; "
+                                        "removed afterwards" % " ".join(cmd))
         if self.ns:
             rtt_us = self.info["rtt_ms"] * 1000
             qd = ["tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", tc_time(rtt_us // 2),
@@ -323,18 +345,18 @@ class ProfileEnv:
 
     def start(self):
         b = self.b
-        cmd = self.prefix() + b.server_command(self.name)
+        cmd = self.prefix() + b.server_command(self.name, (self.cert, self.key) if self.tls else None)
         tag = "server-%s%s" % (self.name, "-%d" % self.restarts if self.restarts else "")
         self.server = Proc(tag, cmd, b.logdir)
         self.info["server_command"] = cmd
         if not b.manifest.get("server_command"):
             b.manifest["server_command"] = cmd
-        g = self.server.first_line(r"listening on http://127\.0\.0\.1:(\d+)", 30)
+        g = self.server.first_line(r"listening on (https?)://127\.0\.0\.1:(\d+)", 30)
         if not g:
             self.server.stop(2)
             raise SetupError("pushpull-server did not start (%s)" % self.server.describe_exit())
-        self.server_port = int(g[0])
-        self.server_url = "http://%s:%d" % (LOOPBACK, self.server_port)
+        self.server_port = int(g[1])
+        self.server_url = "%s://%s:%d" % (g[0], LOOPBACK, self.server_port)
         self.url = self.server_url
         if self.method == "relay":
             self.start_relay()
@@ -378,7 +400,11 @@ class ProfileEnv:
         return notes
 
     def stats(self):
-        url = "http://%s:%d/stats" % (LOOPBACK, self.server_port)
+        url = self.server_url + "/stats"
+        if self.tls:
+            ctx = ssl.create_default_context(cafile=self.cert)
+            with urllib.request.urlopen(url, timeout=10, context=ctx) as r:
+                return json.loads(r.read().decode())
         if self.ns:
             code = ("import sys,urllib.request;"
                     "sys.stdout.write(urllib.request.urlopen(sys.argv[1],timeout=10).read().decode())")
@@ -399,6 +425,9 @@ class ProfileEnv:
             self.server = None
         if self.ns:
             run_quiet(["ip", "netns", "del", self.ns])
+        if self.tls_dir:
+            shutil.rmtree(self.tls_dir, ignore_errors=True)
+            self.tls_dir = None
 
 
 class SetupError(Exception):
@@ -491,7 +520,7 @@ class Bench:
             f.write("\n")
         os.replace(tmp, os.path.join(self.out, "manifest.json"))
 
-    def server_command(self, profile):
+    def server_command(self, profile, cert_key=None):
         # Every benchmark connection comes from 127.0.0.1 and the WebSocket
         # publisher sends the whole --rate on one connection: the abuse
         # limits meant for strangers would cap the benchmark itself.
@@ -500,6 +529,8 @@ class Bench:
                "--max-connections-per-ip", "0", "--ws-publish-rate", "0"]
         if self.max_size[profile] + 1024 > 64 * 1024:
             cmd += ["--max-message", str(self.max_size[profile] + 1024)]
+        if cert_key:
+            cmd += ["--tls-cert", cert_key[0], "--tls-key", cert_key[1]]
         return cmd
 
     def client_command(self, env, n, p):
@@ -507,18 +538,22 @@ class Bench:
         # the subscribers' side crosses the emulated network (with netem
         # everything in the namespace does; the run records which).
         return (env.prefix() + [self.client_bin, "--url", env.url, "--publish-url", env.server_url]
-                + scenario.client_args(p)
+                + scenario.client_args(p) + (["--cacert", env.cert] if env.tls else [])
                 + ["--json", os.path.join(self.out, "client", "%d.json" % n), "--quiet"])
 
     def build_manifest(self, net):
         profiles = {}
         for prof, _ in self.plan:
             d = scenario.PROFILES[prof]
-            if prof == "loopback":
+            if d.get("tls"):
+                method, why = "none", ("direct over HTTPS and wss://: client and server on 127.0.0.1, the server "
+                                       "with a self-signed certificate, the client with --cacert")
+            elif prof not in net:
                 method, why = "none", "direct: client and server on 127.0.0.1, nothing in between"
             else:
                 method, why = net[prof]
-            profiles[prof] = {"rtt_ms": d["rtt_ms"], "rate_bits": d["rate_bits"], "method": method, "why": why}
+            profiles[prof] = {"rtt_ms": d["rtt_ms"], "rate_bits": d["rate_bits"], "method": method, "why": why,
+                              "tls": bool(d.get("tls"))}
         sc = self.sc
         self.manifest = {
             "schema": SCHEMA,
@@ -545,7 +580,7 @@ class Bench:
         method = self.manifest["profiles"][prof]["method"]
         profile_rec = {"name": prof, "rtt_ms": self.manifest["profiles"][prof]["rtt_ms"],
                        "rate_bits": self.manifest["profiles"][prof]["rate_bits"],
-                       "method": method,
+                       "method": method, "tls": self.manifest["profiles"][prof]["tls"],
                        "publish_path": "network" if method == "netem" else "direct"}
         rec = {"n": n, "section": section, "params": p, "profile": profile_rec, "command": None,
                "status": "failed", "failure": None, "elapsed_s": None, "result": None}
@@ -741,7 +776,7 @@ def main(argv=None):
         prog="bench.py", description="Run a pushpull scenario file (bench/README.md) and keep its results "
         "folder (docs/RESULTS-FORMAT.md).")
     ap.add_argument("scenario", metavar="SCENARIO_FILE")
-    ap.add_argument("--profiles", help="comma list replacing every section's profiles (loopback,lan,wan,mobile)")
+    ap.add_argument("--profiles", help="comma list replacing every section's profiles (loopback,tls,lan,wan,mobile)")
     ap.add_argument("--out", metavar="DIR", help="results folder (default results/<UTC time>-<name>)")
     ap.add_argument("--only-section", metavar="NAME", help="run only this section (comma list)")
     ap.add_argument("--duration", metavar="DUR", help="replace every run's measured duration")
@@ -811,7 +846,7 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, _on_signal)
 
     net = {}
-    need = [pr for pr, _ in plan if pr != "loopback"]
+    need = [pr for pr, _ in plan if scenario.PROFILES[pr]["rtt_ms"] or scenario.PROFILES[pr]["rate_bits"]]
     if need:
         relay_ok = os.access(bench.relay_bin, os.X_OK)
         if opts.network == "relay":
@@ -879,9 +914,13 @@ def dry_run(bench):
         d = scenario.PROFILES[prof]
         print("# profile %s: rtt %d ms%s" % (prof, d["rtt_ms"], ", %g Mbit/s" % (d["rate_bits"] / 1e6)
                                              if d["rate_bits"] else ""))
-        print(" ".join(bench.server_command(prof)))
-        url = "http://127.0.0.1:SERVER_PORT"
-        if prof != "loopback":
+        tls = bool(d.get("tls"))
+        if tls:
+            print("# a certificate in a temporary folder TMP (removed afterwards):")
+            print(" ".join(openssl_command("TMP/cert.pem", "TMP/key.pem")))
+        print(" ".join(bench.server_command(prof, ("TMP/cert.pem", "TMP/key.pem") if tls else None)))
+        url = "%s://127.0.0.1:SERVER_PORT" % ("https" if tls else "http")
+        if d["rtt_ms"] or d["rate_bits"]:
             rtt_half = tc_time(d["rtt_ms"] * 500)
             relay = [bench.relay_bin, "--listen", "127.0.0.1:0", "--target", "127.0.0.1:SERVER_PORT",
                      "--delay", rtt_half] + (["--rate", "%gMbit" % (d["rate_bits"] / 1e6)] if d["rate_bits"] else [])
@@ -892,7 +931,7 @@ def dry_run(bench):
         for section, p in runs:
             n += 1
             cmd = ([bench.client_bin, "--url", url] + scenario.client_args(p)
-                   + ["--json", os.path.join(out, "client", "%d.json" % n), "--quiet"])
+                   + (["--cacert", "TMP/cert.pem"] if tls else []) + ["--json", os.path.join(out, "client", "%d.json" % n), "--quiet"])
             print("# [%d/%d] %s: %s" % (n, bench.total, section, label(p, bench.varying)))
             print(" ".join(cmd))
     print("%d runs" % n)

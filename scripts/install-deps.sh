@@ -9,11 +9,12 @@ set -eu
 cd "$(dirname "$0")/.."
 
 # build: compiler, pkg-config and the libraries the Makefile asks pkg-config for
-BUILD="build-essential pkg-config libmicrohttpd-dev libevent-dev libwslay-dev
+BUILD="build-essential pkg-config libmicrohttpd-dev libgnutls28-dev libevent-dev libwslay-dev
 libjansson-dev libssl-dev libcurl4-openssl-dev"
 # tests: independent clients (curl CLI, python3-websockets), procps for ps,
-# gnuplot (the report generator's test draws its charts)
-TEST="curl python3 python3-websockets procps gnuplot-nox"
+# gnuplot (the report generator's test draws its charts), the openssl CLI
+# (self-signed certificates for the HTTPS tests and the bench's tls profile)
+TEST="curl python3 python3-websockets procps gnuplot-nox openssl"
 # bench: wrk (reference load), nginx-light (reference server), bc
 BENCH="wrk nginx-light bc"
 # browser: Debian's chromium (driven headless) and a font for its screenshots;

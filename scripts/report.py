@@ -321,6 +321,13 @@ def profile_words(name, profiles):
     return "%s (%s ms RTT%s)" % (name, sig(rtt), ", %s" % info["method"] if info.get("method") else "")
 
 
+def is_tls(run, profiles):
+    """Did the run go over HTTPS / wss:// (the tls profile)?"""
+    if "tls" in run.profile:
+        return bool(run.profile["tls"])
+    return bool((profiles.get(run.profile_name) or {}).get("tls")) or run.profile_name == "tls"
+
+
 # ------------------------------------------------------------------ model
 
 class Model:
@@ -337,7 +344,7 @@ class Model:
         self.cores = num(get(manifest, "machine.cores")) or 2
         self.s_ms, self.s_run = 0.0, None
         for r in runs:
-            if r.ok and r.transport in ("sse", "ws") and self.is_loopback(r):
+            if r.ok and r.transport in ("sse", "ws") and self.is_loopback(r) and not is_tls(r, profiles):
                 p50 = r.lat_ms("p50")
                 if p50 is not None and (self.s_run is None or p50 < self.s_ms):
                     self.s_ms, self.s_run = p50, r
@@ -696,7 +703,7 @@ class Report:
         headline = self.headline()           # fills self.flags first
         charts = self.chart_sections()
         every = self.every_run()
-        parts += [headline, self.which_when(), self.model_section(), charts, every]
+        parts += [headline, self.which_when(), self.model_section(), self.tls_section(), charts, every]
         text = "\n\n".join(p.rstrip("\n") for p in parts if p) + "\n"
         tmp = os.path.join(self.folder, ".report.md.tmp")
         with open(tmp, "w", encoding="utf-8") as f:
@@ -845,6 +852,95 @@ class Report:
             if failed:
                 out.append("")
                 out += ["FAILED %s (run %s): %s" % (LABEL[r.transport], r.n, r.failure) for r in failed]
+        return "\n".join(out)
+
+    # -------------------------------------------------------------- TLS
+
+    TLS_FIGURES = (("p50 ms", lambda r: r.lat_ms("p50")),
+                   ("p99 ms", lambda r: r.lat_ms("p99")),
+                   ("mean ms", lambda r: r.lat_ms("mean")),
+                   ("srv µs/msg", lambda r: r.r("cost.server_cpu_us_per_delivered")),
+                   ("cli µs/msg", lambda r: r.r("cost.client_cpu_us_per_delivered")),
+                   ("req/msg", lambda r: r.r("cost.requests_per_delivered")),
+                   ("B/msg", lambda r: r.r("cost.bytes_per_delivered")),
+                   ("new conns/s", lambda r: r.conns_per_s),
+                   ("deliv/s", lambda r: r.r("throughput.delivered_per_s")),
+                   ("lost", lambda r: r.r("delivery.lost")))
+
+    def tls_pairs(self):
+        """[(loopback run, tls run)]: every ok tls run beside the last ok plain
+        loopback run whose parameters are the same but for the profile."""
+        def key(r):
+            return json.dumps({k: v for k, v in r.params.items() if k not in ("profile", "rtt_ms")},
+                              sort_keys=True)
+        plain = {key(r): r for r in self.runs
+                 if r.ok and self.model.is_loopback(r) and not is_tls(r, self.profiles)}
+        return [(plain[key(r)], r) for r in self.runs
+                if r.ok and is_tls(r, self.profiles) and key(r) in plain]
+
+    def tls_negotiated(self, run):
+        """What the client's probe negotiated (client/<n>.json manifest.tls)."""
+        path = os.path.join(self.folder, "client", "%s.json" % run.n)
+        try:
+            doc = load_json_file(path, "client output", required=False)
+        except FolderError:
+            return None
+        v = get(doc, "manifest.tls") if isinstance(doc, dict) else None
+        return v if isinstance(v, str) else None
+
+    def tls_section(self):
+        tls_runs = [r for r in self.runs if is_tls(r, self.profiles)]
+        if not tls_runs:
+            return ""
+        pairs = self.tls_pairs()
+        out = ["## What TLS costs",
+               "",
+               "Runs of the **tls** profile (HTTPS and wss:// over loopback: the server with a self-signed "
+               "certificate, the client trusting it with `--cacert`) beside the loopback run of the same "
+               "workload; *tls / loopback* is the ratio. Both ran on this machine in this folder, minutes "
+               "apart: read ratios, and small ones (±20 %) as noise. B/msg counts bytes above TLS (HTTP "
+               "headers and bodies, WebSocket frames), not TLS's record headers and tags; the TLS handshake "
+               "shows in CPU and latency only where connections are new (`keepalive off`, churn, connecting)."]
+        neg = next((x for x in (self.tls_negotiated(r) for r in tls_runs) if x), None)
+        if neg:
+            out[-1] += " The client negotiated %s." % neg
+        if not pairs:
+            out += ["", "No tls run of this folder has a successful loopback run with the same parameters to "
+                    "compare with."]
+        summary, tables = [], []
+        for plain, tls in pairs:
+            pp = tls.params
+            keys = ["subscribers", "rate", "size"] + [k for k, shown in (
+                ("channels", (pp.get("channels") or 1) > 1),
+                ("poll_interval_ms", tls.transport == "poll"),
+                ("keepalive", True),
+                ("connections", bool(pp.get("connections"))),
+                ("churn_s", bool(pp.get("churn_s"))),
+                ("publish_via", pp.get("publish_via") not in (None, "http"))) if shown]
+            tables += ["", "### %s: %s" % (LABEL[tls.transport], describe(pp, keys, self.profiles))]
+            rows = []
+            for name, fn in self.TLS_FIGURES:
+                a, b = fn(plain), fn(tls)
+                ratio = "%s×" % sig(b / a) if a and b is not None else "-"
+                rows.append((name, sig(a) if name != "lost" else count(a),
+                             sig(b) if name != "lost" else count(b), ratio))
+            tables += ["", table(["figure", "loopback (run %s)" % plain.n, "tls (run %s)" % tls.n,
+                                  "tls / loopback"], rows, "lrrr")]
+            a = plain.r("cost.server_cpu_us_per_delivered")
+            b = tls.r("cost.server_cpu_us_per_delivered")
+            if a and b is not None:
+                summary.append("%s ×%s" % (LABEL[tls.transport], sig(b / a)))
+        if summary:
+            out += ["", "Server CPU per delivered message, tls / loopback: %s." % ", ".join(summary)]
+        out += tables
+        lone = [r for r in tls_runs if r.ok and r not in [t for _, t in pairs]]
+        failed = [r for r in tls_runs if r.failed]
+        if lone:
+            out += ["", "Without a loopback twin: %s." % ", ".join(
+                "run %s (%s)" % (r.n, LABEL[r.transport]) for r in lone)]
+        if failed:
+            out += ["", "Failed tls runs: %s." % "; ".join(
+                "run %s (%s): %s" % (r.n, LABEL[r.transport], r.failure) for r in failed)]
         return "\n".join(out)
 
     # -------------------------------------------------------------- every run

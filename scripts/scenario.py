@@ -22,9 +22,12 @@ __all__ = ["ScenarioError", "Scenario", "parse", "parse_text", "parse_duration_u
 TRANSPORTS = ("poll", "longpoll", "sse", "ws")
 
 # Network profiles: round-trip time added between client and server and an
-# optional bandwidth cap (bits/s), in the order runs are grouped.
+# optional bandwidth cap (bits/s), in the order runs are grouped. "tls" is
+# loopback over HTTPS and wss:// (a self-signed certificate the runner
+# makes), to be compared with loopback runs of the same workload.
 PROFILES = {
     "loopback": {"rtt_ms": 0, "rate_bits": None},
+    "tls": {"rtt_ms": 0, "rate_bits": None, "tls": True},
     "lan": {"rtt_ms": 2, "rate_bits": None},
     "wan": {"rtt_ms": 80, "rate_bits": None},
     "mobile": {"rtt_ms": 200, "rate_bits": 2_000_000},

@@ -199,8 +199,11 @@ void access_cors_headers(struct MHD_Connection *conn, struct MHD_Response *r)
     /* The answer depends on Origin: a cache must not reuse it for another. */
     MHD_add_response_header(r, "Vary", "Origin");
     const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
-    if (origin && origin_listed(conn, origin))
+    if (origin && origin_listed(conn, origin)) {
         MHD_add_response_header(r, "Access-Control-Allow-Origin", origin);
+        /* A page may read only the response headers listed here. */
+        MHD_add_response_header(r, "Access-Control-Expose-Headers", "Pushpull-Epoch");
+    }
 }
 
 enum MHD_Result access_preflight(struct MHD_Connection *conn, const char *methods)

@@ -12,12 +12,14 @@
 #include "access.h"
 #include "bus.h"
 #include "clock.h"
+#include "cursor.h"
 #include "envelope.h"
 #include "limit.h"
 #include "parse.h"
 #include "server.h"
 #include "static.h"
 #include "stats.h"
+#include "tls.h"
 #include "transports.h"
 
 /* Connections above --max-connections (and --max-connections-per-ip)
@@ -58,6 +60,13 @@ static const struct {
 
 /* ---- answers ---------------------------------------------------------- */
 
+static char epoch_text[24];           /* set once at start: one per process */
+
+void http_add_epoch(struct MHD_Response *r)
+{
+    MHD_add_response_header(r, "Pushpull-Epoch", epoch_text);
+}
+
 enum MHD_Result http_reply(struct MHD_Connection *conn, unsigned status,
                            const char *type, char *body, size_t len)
 {
@@ -69,6 +78,7 @@ enum MHD_Result http_reply(struct MHD_Connection *conn, unsigned status,
     }
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    http_add_epoch(r);
     access_cors_headers(conn, r);
     enum MHD_Result ret = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
@@ -111,6 +121,7 @@ static enum MHD_Result reply_error_with(struct MHD_Connection *conn,
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     if (header)
         MHD_add_response_header(r, header, value);
+    http_add_epoch(r);
     access_cors_headers(conn, r);
     enum MHD_Result ret = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
@@ -135,6 +146,19 @@ int http_query_u64(struct MHD_Connection *conn, const char *key, uint64_t max,
     if (!v || strlen(v) != vlen || parse_u64(v, max, out) != 0)
         return -1;
     return 1;
+}
+
+const char *http_query_cursor(struct MHD_Connection *conn, struct cursor *c)
+{
+    int rc = http_query_u64(conn, "since", UINT64_MAX, &c->since);
+    if (rc < 0)
+        return "since: want a non-negative integer";
+    c->has_since = rc > 0;
+    rc = http_query_u64(conn, "epoch", UINT64_MAX, &c->epoch);
+    if (rc < 0)
+        return "epoch: want a non-negative integer (the Pushpull-Epoch of the server)";
+    c->has_epoch = rc > 0;
+    return NULL;
 }
 
 /* ---- the router ------------------------------------------------------- */
@@ -438,6 +462,7 @@ int http_start(struct server *srv, char *err, size_t errlen)
     struct sockaddr_storage ss;
     if (resolve_bind(&srv->cfg, &ss, err, errlen) != 0)
         return -1;
+    snprintf(epoch_text, sizeof epoch_text, "%llu", (unsigned long long)srv->epoch);
     struct http *h = calloc(1, sizeof *h);
     if (!h) {
         snprintf(err, errlen, "out of memory");
@@ -452,6 +477,17 @@ int http_start(struct server *srv, char *err, size_t errlen)
                      MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    /* HTTPS: MHD (GnuTLS) encrypts; an upgraded WebSocket reaches ws.c
+     * through a socketpair MHD forwards. Without TLS the list is empty. */
+    struct MHD_OptionItem tls_opts[] = {
+        { MHD_OPTION_HTTPS_MEM_CERT, 0, srv->cfg.tls_cert_pem },
+        { MHD_OPTION_HTTPS_MEM_KEY, 0, srv->cfg.tls_key_pem },
+        { MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES },
+        { MHD_OPTION_END, 0, NULL },
+    };
+    bool tls = srv->cfg.tls_cert_pem != NULL;
+    if (tls)
+        flags |= MHD_USE_TLS;
     unsigned idle_s = (unsigned)((srv->cfg.idle_timeout_us + 999999) / 1000000);
     size_t per_ip = srv->cfg.max_connections_per_ip;
     h->daemon = MHD_start_daemon(
@@ -469,10 +505,11 @@ int http_start(struct server *srv, char *err, size_t errlen)
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
+        MHD_OPTION_ARRAY, tls ? tls_opts : tls_opts + 3,
         MHD_OPTION_END);
     if (!h->daemon) {
-        snprintf(err, errlen, "cannot listen on %s port %u (in use, or no permission)",
-                 srv->cfg.bind, srv->cfg.port);
+        snprintf(err, errlen, "cannot listen on %s port %u (in use, or no permission%s)",
+                 srv->cfg.bind, srv->cfg.port, tls ? ", or TLS setup failed" : "");
         return -1;
     }
     const union MHD_DaemonInfo *info =

@@ -40,6 +40,10 @@ void http_stop(struct server *srv);
 /* After MHD_resume_connection MHD must run again: schedule that. */
 void http_kick(struct server *srv);
 
+/* Pushpull-Epoch: this start's epoch (server.h), on every answer of an
+ * endpoint, so any answer tells a client whether the server restarted. */
+void http_add_epoch(struct MHD_Response *r);
+
 enum MHD_Result http_reply(struct MHD_Connection *conn, unsigned status,
                            const char *type, char *body, size_t len);
 enum MHD_Result http_reply_json(struct MHD_Connection *conn, unsigned status,
@@ -51,5 +55,10 @@ enum MHD_Result http_reply_error(struct MHD_Connection *conn, unsigned status,
  * with 400 by the caller). */
 int http_query_u64(struct MHD_Connection *conn, const char *key, uint64_t max,
                    uint64_t *out);
+
+struct cursor;
+/* ?since=N and ?epoch=E of a subscription into *c; an error message for a
+ * 400, or NULL. */
+const char *http_query_cursor(struct MHD_Connection *conn, struct cursor *c);
 
 #endif

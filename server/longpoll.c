@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "bus.h"
+#include "cursor.h"
 #include "server.h"
 #include "stats.h"
 #include "transports.h"
@@ -54,9 +55,10 @@ static void longpoll_wake(struct longpoll *lp, enum lp_state why)
 
 static void on_msg(struct bus_sub *sub, const struct bus_msg *m)
 {
-    struct longpoll *lp = (struct longpoll *)sub;
-    if (m->id > lp->since)            /* a cursor ahead of the channel waits on */
-        longpoll_wake(lp, LP_WOKEN);
+    /* Newer than the cursor: a cursor ahead of the channel never waits
+     * (cursor_stale answers it at once). */
+    (void)m;
+    longpoll_wake((struct longpoll *)sub, LP_WOKEN);
 }
 
 static void on_timeout(evutil_socket_t fd, short what, void *arg)
@@ -114,12 +116,12 @@ enum MHD_Result longpoll_handle(struct request *req, struct MHD_Connection *conn
 {
     struct longpoll *lp = req->transport;
     if (lp)                           /* resumed: answer with what is there now */
-        return poll_answer(req, conn, true, lp->since, lp->limit, T_LONGPOLL);
+        return poll_answer(req, conn, true, lp->since, lp->limit, false, T_LONGPOLL);
 
     const struct server_config *cfg = &req->srv->cfg;
-    bool has_since;
-    uint64_t since = 0, limit, timeout_s;
-    const char *problem = poll_args(req, conn, &has_since, &since, &limit);
+    struct cursor c;
+    uint64_t limit, timeout_s;
+    const char *problem = poll_args(req, conn, &c, &limit);
     if (problem)
         return http_reply_error(conn, MHD_HTTP_BAD_REQUEST, problem);
     uint64_t timeout_us = cfg->longpoll_timeout_us;
@@ -130,11 +132,15 @@ enum MHD_Result longpoll_handle(struct request *req, struct MHD_Connection *conn
     if (rc > 0)
         timeout_us = timeout_s > cfg->longpoll_max_us / 1000000
                          ? cfg->longpoll_max_us : timeout_s * 1000000;
-    if (!has_since)                   /* no cursor: wait for the next message */
-        since = bus_last_id(req->ch);
+    /* A cursor from another start is answered at once, even with nothing
+     * to send: the subscriber must learn that its cursor is void. */
+    if (cursor_stale(&c, req->ch, req->srv->epoch))
+        return poll_answer(req, conn, true, 0, limit, true, T_LONGPOLL);
+    /* No cursor: wait for the next message. */
+    uint64_t since = c.has_since ? c.since : bus_last_id(req->ch);
     struct bus_span span = bus_span_since(req->ch, since);
     if (span.from <= span.to || timeout_us == 0 || req->srv->shutting_down)
-        return poll_answer(req, conn, true, since, limit, T_LONGPOLL);
+        return poll_answer(req, conn, true, since, limit, false, T_LONGPOLL);
     return longpoll_wait(req, conn, since, limit, timeout_us);
 }
 

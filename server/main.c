@@ -17,6 +17,7 @@
 #include "parse.h"
 #include "server.h"
 #include "stats.h"
+#include "tls.h"
 #include "transports.h"
 #include "units.h"
 
@@ -28,7 +29,8 @@ static const char usage[] =
     "usage: pushpull-server [options]\n"
     "\n"
     "One HTTP server offering short polling, long polling, Server-Sent Events\n"
-    "and WebSocket over one pub/sub bus. Prints 'listening on http://ADDR:PORT'.\n"
+    "and WebSocket over one pub/sub bus. Prints 'listening on http://ADDR:PORT'\n"
+    "(https:// with --tls-cert and --tls-key).\n"
     "\n"
     "  --port N              TCP port; 0 picks a free one          (8080)\n"
     "  --bind ADDR           numeric IPv4/IPv6 address to bind       (127.0.0.1)\n"
@@ -64,12 +66,35 @@ static const char usage[] =
     "  --ws-publish-rate R   WebSocket publishes/s per connection (burst R);\n"
     "                        past it the socket is closed with 1008 (1000)\n"
     "\n"
+    "HTTPS and wss:// (off unless both given):\n"
+    "  --tls-cert FILE       PEM certificate (chain) to serve\n"
+    "  --tls-key FILE        its PEM private key, unencrypted\n"
+    "\n"
     "DUR: 500ms, 15s, 2m (a bare number is seconds). SIZE: 512, 64KiB, 1MiB.\n";
+
+/* Both files or neither; they are read and checked now, so that a wrong
+ * file is a usage error and not a server that starts without HTTPS. */
+static void parse_tls(struct server_config *cfg, const char *cert, const char *key)
+{
+    if (!cert && !key)
+        return;
+    if (!cert || !key)
+        cli_usage_error("%s needs %s too (HTTPS takes a certificate and its key)",
+                        cert ? "--tls-cert" : "--tls-key", cert ? "--tls-key" : "--tls-cert");
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        fprintf(stderr, "pushpull-server: this libmicrohttpd was built without TLS "
+                "(GnuTLS): --tls-cert cannot work\n");
+        exit(1);
+    }
+    char err[512];
+    if (tls_load(cert, key, &cfg->tls_cert_pem, &cfg->tls_key_pem, err, sizeof err) != 0)
+        cli_usage_error("%s", err);
+}
 
 enum { O_PORT = 256, O_BIND, O_HISTORY, O_MAX_MESSAGE, O_MAX_CONNECTIONS, O_MAX_QUEUE,
        O_MAX_CHANNELS, O_CONN_MEMORY, O_HEARTBEAT, O_LP_TIMEOUT, O_LP_MAX, O_IDLE,
        O_DEMO_RATE, O_PUB_TOKEN, O_SUB_TOKEN, O_ALLOW_ORIGIN, O_PER_IP, O_HEADER_TIMEOUT,
-       O_WS_PUB_RATE, O_QUIET, O_HELP, O_VERSION };
+       O_WS_PUB_RATE, O_TLS_CERT, O_TLS_KEY, O_QUIET, O_HELP, O_VERSION };
 
 static void parse_args(int argc, char **argv, struct server_config *cfg)
 {
@@ -93,12 +118,15 @@ static void parse_args(int argc, char **argv, struct server_config *cfg)
         { "max-connections-per-ip", required_argument, NULL, O_PER_IP },
         { "header-timeout", required_argument, NULL, O_HEADER_TIMEOUT },
         { "ws-publish-rate", required_argument, NULL, O_WS_PUB_RATE },
+        { "tls-cert", required_argument, NULL, O_TLS_CERT },
+        { "tls-key", required_argument, NULL, O_TLS_KEY },
         { "quiet", no_argument, NULL, O_QUIET },
         { "help", no_argument, NULL, O_HELP },
         { "version", no_argument, NULL, O_VERSION },
         { NULL, 0, NULL, 0 },
     };
     const uint64_t hour = 3600ull * 1000000;
+    const char *tls_cert = NULL, *tls_key = NULL;
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -148,6 +176,8 @@ static void parse_args(int argc, char **argv, struct server_config *cfg)
             cfg->ws_publish_rate = strcmp(optarg, "0") == 0
                                        ? 0 : cli_rate("--ws-publish-rate", optarg, 1e6);
             break;
+        case O_TLS_CERT: tls_cert = optarg; break;
+        case O_TLS_KEY: tls_key = optarg; break;
         case O_QUIET: cfg->quiet = true; break;
         case O_HELP: fputs(usage, stdout); exit(0);
         case O_VERSION: puts("pushpull-server " PUSHPULL_VERSION); exit(0);
@@ -168,6 +198,7 @@ static void parse_args(int argc, char **argv, struct server_config *cfg)
     if (access_configure(cfg->publish_token, cfg->subscribe_token, cfg->allow_origin,
                          err, sizeof err) != 0)
         cli_usage_error("%s", err);
+    parse_tls(cfg, tls_cert, tls_key);
 }
 
 /* Many subscribers need many fds: take the hard limit. */
@@ -256,6 +287,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit(&srv.cfg);
     srv.started_mono_us = clock_mono_us();
+    srv.epoch = clock_real_us();
     srv.base = event_base_new();
     srv.bus = bus_new(srv.cfg.history, srv.cfg.max_channels);
     char err[256];
@@ -280,9 +312,12 @@ int main(int argc, char **argv)
     event_add(beat, &hb);
 
     bool v6 = strchr(srv.cfg.bind, ':') != NULL;
-    printf("listening on http://%s%s%s:%u\n", v6 ? "[" : "", srv.cfg.bind, v6 ? "]" : "",
-           http_port(&srv));
+    printf("listening on %s://%s%s%s:%u\n", srv.cfg.tls_cert_pem ? "https" : "http",
+           v6 ? "[" : "", srv.cfg.bind, v6 ? "]" : "", http_port(&srv));
     fflush(stdout);
+    if (!srv.cfg.quiet)
+        fprintf(stderr, "pushpull-server: epoch %llu (ids start over with every start)\n",
+                (unsigned long long)srv.epoch);
 
     event_base_dispatch(srv.base);
 
@@ -299,6 +334,7 @@ int main(int argc, char **argv)
     event_free(beat);
     bus_free(srv.bus);
     event_base_free(srv.base);
+    tls_free(srv.cfg.tls_cert_pem, srv.cfg.tls_key_pem);
     if (!srv.cfg.quiet)
         fprintf(stderr, "pushpull-server: stopped\n");
     return 0;

@@ -4,13 +4,14 @@
 #include <string.h>
 
 #include "bus.h"
+#include "cursor.h"
 #include "server.h"
 #include "stats.h"
 #include "transports.h"
 
 enum MHD_Result poll_answer(struct request *req, struct MHD_Connection *conn,
                             bool has_since, uint64_t since, uint64_t limit,
-                            int transport)
+                            bool reset, int transport)
 {
     const struct bus_channel *ch = req->ch;
     struct bus_span span = { .from = 1, .to = 0, .lost = 0 };
@@ -19,13 +20,18 @@ enum MHD_Result poll_answer(struct request *req, struct MHD_Connection *conn,
         if (span.from <= span.to && span.to - span.from + 1 > limit)
             span.to = span.from + limit - 1;
     }
-    size_t size = 96;                 /* {"last_id":,"gap":true,"lost":,"messages":[]} */
+    /* {"last_id":,"epoch":,"reset":true,"gap":true,"lost":,"messages":[]}\n */
+    size_t size = 160;
     for (uint64_t id = span.from; id <= span.to; id++)
         size += bus_msg_at(ch, id)->json_len + 1;
     char *body = malloc(size);
     if (!body)
         return MHD_NO;
-    char *p = body + sprintf(body, "{\"last_id\":%llu,", (unsigned long long)bus_last_id(ch));
+    char *p = body + sprintf(body, "{\"last_id\":%llu,\"epoch\":%llu,",
+                             (unsigned long long)bus_last_id(ch),
+                             (unsigned long long)req->srv->epoch);
+    if (reset)
+        p += sprintf(p, "\"reset\":true,");
     if (span.lost) {
         p += sprintf(p, "\"gap\":true,\"lost\":%llu,", (unsigned long long)span.lost);
         stats.gaps_served++;
@@ -47,12 +53,11 @@ enum MHD_Result poll_answer(struct request *req, struct MHD_Connection *conn,
 }
 
 const char *poll_args(struct request *req, struct MHD_Connection *conn,
-                      bool *has_since, uint64_t *since, uint64_t *limit)
+                      struct cursor *c, uint64_t *limit)
 {
-    int rc = http_query_u64(conn, "since", UINT64_MAX, since);
-    if (rc < 0)
-        return "since: want a non-negative integer";
-    *has_since = rc > 0;
+    const char *problem = http_query_cursor(conn, c);
+    if (problem)
+        return problem;
     *limit = req->srv->cfg.history;
     if (http_query_u64(conn, "limit", UINT64_MAX, limit) < 0)
         return "limit: want a non-negative integer";
@@ -63,10 +68,12 @@ const char *poll_args(struct request *req, struct MHD_Connection *conn,
 
 enum MHD_Result poll_handle(struct request *req, struct MHD_Connection *conn)
 {
-    bool has_since;
-    uint64_t since = 0, limit;
-    const char *problem = poll_args(req, conn, &has_since, &since, &limit);
+    struct cursor c;
+    uint64_t limit;
+    const char *problem = poll_args(req, conn, &c, &limit);
     if (problem)
         return http_reply_error(conn, MHD_HTTP_BAD_REQUEST, problem);
-    return poll_answer(req, conn, has_since, since, limit, T_POLL);
+    if (cursor_stale(&c, req->ch, req->srv->epoch))   /* from another start: from 0 */
+        return poll_answer(req, conn, true, 0, limit, true, T_POLL);
+    return poll_answer(req, conn, c.has_since, c.since, limit, false, T_POLL);
 }

@@ -41,9 +41,11 @@ enum MHD_Result publish_handle(struct request *req, struct MHD_Connection *conn,
     if (!m)
         return http_reply_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     stats.published++;
-    char *body = malloc(32);
+    char *body = malloc(64);
     if (!body)
         return MHD_NO;
-    int n = snprintf(body, 32, "{\"id\":%llu}\n", (unsigned long long)m->id);
+    /* The id is one of this start's (server.h): the epoch says which. */
+    int n = snprintf(body, 64, "{\"id\":%llu,\"epoch\":%llu}\n", (unsigned long long)m->id,
+                     (unsigned long long)req->srv->epoch);
     return http_reply_json(conn, MHD_HTTP_OK, body, (size_t)n);
 }

@@ -29,6 +29,8 @@ struct server_config {
     /* Access control, NULL when off (access.h keeps their digests). */
     const char *publish_token, *subscribe_token, *allow_origin;
     double demo_rate;                 /* messages/s on channel "demo"; 0: off */
+    /* HTTPS (--tls-cert, --tls-key): the PEM texts (tls.h); NULL: plain HTTP. */
+    char *tls_cert_pem, *tls_key_pem;
     bool quiet;
 };
 
@@ -38,6 +40,10 @@ struct server {
     struct bus *bus;
     struct http *http;
     uint64_t started_mono_us;
+    /* This start's identity (CLOCK_REALTIME µs at startup): ids restart with
+     * every start, since history is in memory, so a cursor means something
+     * only together with the epoch it was read in (PROTOCOL.md). */
+    uint64_t epoch;
     bool shutting_down;
 };
 

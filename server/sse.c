@@ -9,6 +9,7 @@
 
 #include "access.h"
 #include "bus.h"
+#include "cursor.h"
 #include "fanout.h"
 #include "parse.h"
 #include "server.h"
@@ -124,20 +125,39 @@ static void sse_free(void *cls)
     free(s);
 }
 
-/* Resume point: Last-Event-ID (what EventSource sends back), else ?since. */
-static int sse_cursor(struct MHD_Connection *conn, bool *has, uint64_t *since)
+/* Resume point: Last-Event-ID (what EventSource sends back), else ?since;
+ * and ?epoch. An error message for a 400, or NULL. */
+static const char *sse_cursor(struct MHD_Connection *conn, struct cursor *c)
 {
+    const char *problem = http_query_cursor(conn, c);
+    if (problem)
+        return problem;
     const char *last = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Last-Event-ID");
-    *has = false;
     if (last) {
-        if (parse_u64(last, UINT64_MAX, since) != 0)
-            return -1;
-        *has = true;
-        return 0;
+        if (parse_u64(last, UINT64_MAX, &c->since) != 0)
+            return "Last-Event-ID: want a non-negative integer";
+        c->has_since = true;
     }
-    int rc = http_query_u64(conn, "since", UINT64_MAX, since);
-    *has = rc > 0;
-    return rc < 0 ? -1 : 0;
+    return NULL;
+}
+
+/* Before anything else: the epoch (and where the channel is) as an event
+ * EventSource's onmessage ignores; then, for a cursor of another start, the
+ * reset marker. Their data are the WebSocket's hello and reset frames. The
+ * reset's "id: 0" makes a browser that reconnects before the next message
+ * send Last-Event-ID: 0, which is right from now on. */
+static void sse_hello(struct sse_stream *s, const struct bus_channel *ch,
+                      const struct cursor *c, bool reset)
+{
+    unsigned long long epoch = s->srv->epoch, last = bus_last_id(ch);
+    evbuffer_add_printf(s->out,
+                        "event: hello\ndata: {\"hello\":true,\"epoch\":%llu,\"last_id\":%llu}\n\n",
+                        epoch, last);
+    if (reset)
+        evbuffer_add_printf(s->out,
+                            "event: reset\nid: 0\ndata: {\"reset\":true,\"epoch\":%llu,"
+                            "\"since\":%llu,\"last_id\":%llu}\n\n",
+                            epoch, (unsigned long long)c->since, last);
 }
 
 /* ?tag=T: 0 absent, 1 valid, -1 malformed. Same alphabet as channels. */
@@ -153,12 +173,10 @@ static int sse_tag(struct MHD_Connection *conn, const char **tag)
 
 enum MHD_Result sse_handle(struct request *req, struct MHD_Connection *conn)
 {
-    bool has_since;
-    uint64_t since = 0;
-    const char *tag;
-    if (sse_cursor(conn, &has_since, &since) != 0)
-        return http_reply_error(conn, MHD_HTTP_BAD_REQUEST,
-                                "Last-Event-ID or since: want a non-negative integer");
+    struct cursor c;
+    const char *tag, *problem = sse_cursor(conn, &c);
+    if (problem)
+        return http_reply_error(conn, MHD_HTTP_BAD_REQUEST, problem);
     if (sse_tag(conn, &tag) < 0)
         return http_reply_error(conn, MHD_HTTP_BAD_REQUEST, "tag: want [A-Za-z0-9_.-]{1,64}");
     struct sse_stream *s = calloc(1, sizeof *s);
@@ -182,11 +200,15 @@ enum MHD_Result sse_handle(struct request *req, struct MHD_Connection *conn)
         sse_free(s);
         return MHD_NO;
     }
-    fanout_start(&s->fan, &sse_ops, req->ch, req->srv->cfg.max_queue, has_since, since);
+    bool reset = cursor_stale(&c, req->ch, s->srv->epoch);
+    sse_hello(s, req->ch, &c, reset);
+    fanout_start(&s->fan, &sse_ops, req->ch, req->srv->cfg.max_queue, c.has_since,
+                 reset ? 0 : c.since);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     /* Reverse proxies (nginx) buffer responses unless told not to. */
     MHD_add_response_header(r, "X-Accel-Buffering", "no");
+    http_add_epoch(r);
     access_cors_headers(conn, r);     /* EventSource from another origin */
     enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
     MHD_destroy_response(r);

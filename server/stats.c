@@ -80,6 +80,8 @@ char *stats_render_json(const struct server *srv, size_t *len)
     };
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
         json_object_set_new(doc, refused[i].name, json_integer((json_int_t)refused[i].v));
+    json_object_set_new(doc, "epoch", json_integer((json_int_t)srv->epoch));
+    json_object_set_new(doc, "tls", json_boolean(srv->cfg.tls_cert_pem != NULL));
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     if (text)
@@ -161,6 +163,9 @@ char *stats_render_metrics(const struct server *srv, size_t *len)
                  u.user_s + u.sys_s);
     metric_value(f, "process_resident_memory_bytes", "gauge", "Resident memory.",
                  (double)u.rss_bytes);
+    metric_value(f, "start_time_seconds", "gauge",
+                 "When this server started: its epoch (Pushpull-Epoch), in seconds.",
+                 (double)srv->epoch / 1e6);
     if (fclose(f) != 0) {
         free(text);
         return NULL;

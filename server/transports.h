@@ -17,15 +17,18 @@ enum MHD_Result sse_drop_handle(struct request *req, struct MHD_Connection *conn
                                 size_t *upload_size);
 enum MHD_Result ws_handle(struct request *req, struct MHD_Connection *conn);
 
-/* The poll answer {"last_id":L,"messages":[...]} for messages after
- * `since` (none when !has_since), shared by poll and longpoll. */
+/* The poll answer {"last_id":L,"epoch":E,"messages":[...]} for messages
+ * after `since` (none when !has_since), with "reset":true when the
+ * subscriber's cursor was stale (cursor.h); shared by poll and longpoll. */
 enum MHD_Result poll_answer(struct request *req, struct MHD_Connection *conn,
                             bool has_since, uint64_t since, uint64_t limit,
-                            int transport);
+                            bool reset, int transport);
 
-/* since/limit of a poll or long poll; an error message for a 400, or NULL. */
+struct cursor;
+/* since/epoch/limit of a poll or long poll; an error message for a 400, or
+ * NULL. */
 const char *poll_args(struct request *req, struct MHD_Connection *conn,
-                      bool *has_since, uint64_t *since, uint64_t *limit);
+                      struct cursor *c, uint64_t *limit);
 
 /* Timers every transport with long-lived subscribers needs. */
 void sse_heartbeat(struct server *srv);

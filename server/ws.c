@@ -14,6 +14,7 @@
 
 #include "bus.h"
 #include "clock.h"
+#include "cursor.h"
 #include "fanout.h"
 #include "limit.h"
 #include "server.h"
@@ -21,6 +22,7 @@
 #include "transports.h"
 #include "utf8.h"
 #include "wshandshake.h"
+#include "wstls.h"
 
 /* How long a close handshake may take before the socket is just closed. */
 #define WS_CLOSE_GRACE_US 1000000
@@ -31,6 +33,7 @@ struct ws_session {
     struct bus_channel *ch;
     struct MHD_UpgradeResponseHandle *urh;
     int fd;
+    struct wstls *tls;                /* wss://: frames go out through it; NULL for ws:// */
     wslay_event_context_ptr ctx;
     struct event *rev, *wev, *close_timer;
     bool wev_on;
@@ -48,8 +51,7 @@ struct ws_session {
 };
 
 struct ws_pending {                   /* from the request to the upgrade */
-    bool has_since;
-    uint64_t since;
+    struct cursor cursor;
 };
 
 static struct ws_session *sessions;
@@ -78,6 +80,7 @@ static void ws_destroy(struct ws_session *s)
     event_free(s->wev);
     event_free(s->close_timer);
     wslay_event_context_free(s->ctx);
+    wstls_close(s->tls);
     MHD_upgrade_action(s->urh, MHD_UPGRADE_ACTION_CLOSE);
     http_kick(s->srv);
     stats.open[T_WS]--;
@@ -169,7 +172,8 @@ static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data,
     int more = (flags & WSLAY_MSG_MORE) ? MSG_MORE : 0;
     ssize_t n;
     do
-        n = send(s->fd, data, len, MSG_NOSIGNAL | more);
+        n = s->tls ? wstls_send(s->tls, data, len, more != 0)
+                   : send(s->fd, data, len, MSG_NOSIGNAL | more);
     while (n < 0 && errno == EINTR);
     if (n >= 0) {
         stats.bytes_out[T_WS] += (uint64_t)n;
@@ -235,7 +239,9 @@ static void ws_on_readable(evutil_socket_t fd, short what, void *arg)
          * safe when no frame of ours is half-written (no write pending). */
         if (!s->wev_on && !wslay_event_get_close_sent(s->ctx)) {
             static const uint8_t close_1002[] = { 0x88, 0x02, 0x03, 0xea };
-            ssize_t n = send(s->fd, close_1002, sizeof close_1002, MSG_NOSIGNAL | MSG_DONTWAIT);
+            ssize_t n = s->tls ? wstls_send(s->tls, close_1002, sizeof close_1002, false)
+                               : send(s->fd, close_1002, sizeof close_1002,
+                                      MSG_NOSIGNAL | MSG_DONTWAIT);
             if (n > 0)
                 stats.bytes_out[T_WS] += (uint64_t)n;
             s->raw_close_sent = true;
@@ -298,6 +304,24 @@ static void ws_send_gap(struct fanout *f, uint64_t since, uint64_t first, uint64
     ws_queue_text((struct ws_session *)f, text, (size_t)n);
 }
 
+/* First frame of every session: the epoch, and where the channel is; then
+ * the reset marker for a cursor of another start. Neither has an "id",
+ * which tells them from messages. */
+static void ws_send_hello(struct ws_session *s, const struct cursor *c, bool reset)
+{
+    char text[160];
+    unsigned long long epoch = s->srv->epoch, last = bus_last_id(s->ch);
+    int n = snprintf(text, sizeof text, "{\"hello\":true,\"epoch\":%llu,\"last_id\":%llu}",
+                     epoch, last);
+    ws_queue_text(s, text, (size_t)n);
+    if (!reset)
+        return;
+    n = snprintf(text, sizeof text,
+                 "{\"reset\":true,\"epoch\":%llu,\"since\":%llu,\"last_id\":%llu}",
+                 epoch, (unsigned long long)c->since, last);
+    ws_queue_text(s, text, (size_t)n);
+}
+
 static void ws_drop(struct fanout *f)
 {
     struct ws_session *s = (struct ws_session *)f;
@@ -334,13 +358,21 @@ static void ws_upgraded(void *cls, struct MHD_Connection *conn, void *req_cls,
     s->ch = req->ch;
     s->urh = urh;
     s->fd = sock;
+    /* wss://: sock is MHD's socketpair, which only the input takes. */
+    if (srv->cfg.tls_cert_pem && !(s->tls = wstls_open(conn))) {
+        free(s);
+        MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+        return;
+    }
+    int out_fd = s->tls ? wstls_fd(s->tls) : sock;
     s->last_rx_us = clock_mono_us();
     s->may_publish = req->may_publish;
     rate_bucket_init(&s->publish_rate, srv->cfg.ws_publish_rate, s->last_rx_us);
     fcntl(sock, F_SETFL, fcntl(sock, F_GETFL) | O_NONBLOCK);
-    /* MHD turns TCP_NODELAY off on upgrade; latency needs it back on. */
+    /* MHD turns TCP_NODELAY off on upgrade; latency needs it back on
+     * (on the TCP socket: for wss:// that is not sock). */
     int one = 1;
-    setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(out_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (extra_in_size) {
         s->extra = malloc(extra_in_size);
         if (s->extra) {
@@ -349,13 +381,14 @@ static void ws_upgraded(void *cls, struct MHD_Connection *conn, void *req_cls,
         }
     }
     s->rev = event_new(srv->base, sock, EV_READ | EV_PERSIST, ws_on_readable, s);
-    s->wev = event_new(srv->base, sock, EV_WRITE, ws_on_writable, s);
+    s->wev = event_new(srv->base, out_fd, EV_WRITE, ws_on_writable, s);
     s->close_timer = evtimer_new(srv->base, ws_on_close_timeout, s);
     if (!s->rev || !s->wev || !s->close_timer ||
         wslay_event_context_server_init(&s->ctx, &ws_callbacks, s) != 0) {
         if (s->rev) event_free(s->rev);
         if (s->wev) event_free(s->wev);
         if (s->close_timer) event_free(s->close_timer);
+        wstls_close(s->tls);
         free(s->extra);
         free(s);
         MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
@@ -368,8 +401,10 @@ static void ws_upgraded(void *cls, struct MHD_Connection *conn, void *req_cls,
     sessions = s;
     stats.open[T_WS]++;
     event_add(s->rev, NULL);
-    fanout_start(&s->fan, &ws_ops, s->ch, srv->cfg.max_queue,
-                 pending && pending->has_since, pending ? pending->since : 0);
+    struct cursor c = pending ? pending->cursor : (struct cursor){ 0 };
+    bool reset = cursor_stale(&c, s->ch, srv->epoch);
+    ws_send_hello(s, &c, reset);
+    fanout_start(&s->fan, &ws_ops, s->ch, srv->cfg.max_queue, c.has_since, reset ? 0 : c.since);
     if (s->extra_len)                 /* a frame may have come with the request */
         ws_on_readable(sock, EV_READ, s);
     else
@@ -403,6 +438,7 @@ static enum MHD_Result reply_upgrade_required(struct MHD_Connection *conn)
         return MHD_NO;
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     MHD_add_response_header(r, "Sec-WebSocket-Version", "13");
+    http_add_epoch(r);
     enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_UPGRADE_REQUIRED, r);
     MHD_destroy_response(r);
     return ret;
@@ -432,15 +468,15 @@ enum MHD_Result ws_handle(struct request *req, struct MHD_Connection *conn)
         return MHD_NO;
     req->transport = pending;
     req->transport_free = free;
-    int rc = http_query_u64(conn, "since", UINT64_MAX, &pending->since);
-    if (rc < 0)
-        return http_reply_error(conn, MHD_HTTP_BAD_REQUEST, "since: want a non-negative integer");
-    pending->has_since = rc > 0;
+    const char *problem = http_query_cursor(conn, &pending->cursor);
+    if (problem)
+        return http_reply_error(conn, MHD_HTTP_BAD_REQUEST, problem);
     struct MHD_Response *r = MHD_create_response_for_upgrade(ws_upgraded, req->srv);
     if (!r)
         return MHD_NO;
     MHD_add_response_header(r, MHD_HTTP_HEADER_UPGRADE, "websocket");
     MHD_add_response_header(r, "Sec-WebSocket-Accept", accept);
+    http_add_epoch(r);
     enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_SWITCHING_PROTOCOLS, r);
     MHD_destroy_response(r);
     return ret;

@@ -3,7 +3,9 @@
 //
 // Every pane keeps its cursor (the last id it saw) and resumes from it; it
 // counts what the server announced as lost (gap markers) apart from ids
-// that never arrived unannounced (`missing`), and shows both.
+// that never arrived unannounced (`missing`), and shows both. Ids start over
+// when the server restarts: a pane keeps the server's epoch with its cursor
+// and, when the epoch changes, says so and starts its cursor over.
 // The test (tests/browser/test_page.mjs) reads each pane's data-* attributes.
 'use strict';
 
@@ -115,8 +117,9 @@ class Pane {
   reset() {
     this.c = {
       messages: 0, requests: 0, bytes: 0, empty: 0, reconnects: 0,
-      lost: 0, missing: 0, dupes: 0, gaps: 0, drops: 0,
+      lost: 0, missing: 0, dupes: 0, gaps: 0, drops: 0, restarts: 0,
     };
+    this.epoch = null;          // the server start the cursor belongs to
     this.firstId = null;
     this.lastId = null;
     this.cursor = 0;
@@ -131,11 +134,12 @@ class Pane {
 
   // A new generation: whatever the previous one still has in flight sees a
   // stale generation and stops.
-  start(channel, cursor) {
+  start(channel, cursor, epoch) {
     this.stop();
     this.reset();
     this.channel = channel;
     this.cursor = cursor;
+    this.epoch = epoch ?? null;
     this.lastId = null;
     this.open(++this.gen);
   }
@@ -191,6 +195,36 @@ class Pane {
     this.scheduleRender();
   }
 
+  // The epoch the server reported (a poll body, a hello). Another one than
+  // the cursor's means the server restarted: true then.
+  sawEpoch(epoch) {
+    if (epoch === undefined || epoch === this.epoch) return false;
+    const before = this.epoch;
+    this.epoch = epoch;
+    if (before === null) return false;
+    this.restarted();
+    return true;
+  }
+
+  // The server's reset marker: the cursor was of another start.
+  resetMarker(r) {
+    if (!this.sawEpoch(r.epoch) && (this.cursor !== 0 || this.lastId !== null)) this.restarted();
+  }
+
+  restarted() {
+    this.c.restarts++;
+    this.lastId = null;         // the new start's ids are neither missing nor duplicates
+    this.cursor = 0;
+    this.pushItem({ kind: 'restart', text: 'server restarted: its ids start over, and so does the ' +
+                    'cursor; what the old server had not delivered is lost' });
+    this.scheduleRender();
+  }
+
+  // "&epoch=E" once the epoch is known, so a restart shows as a reset.
+  epochParam() {
+    return this.epoch === null ? '' : `&epoch=${this.epoch}`;
+  }
+
   pushItem(item) {
     this.recent.unshift(item);
     if (this.recent.length > LIST_LENGTH) this.recent.pop();
@@ -230,6 +264,8 @@ class Pane {
     d.lost = c.lost;
     d.missing = c.missing;
     d.dupes = c.dupes;
+    d.restarts = c.restarts;
+    d.epoch = this.epoch ?? '';
     d.latMin = this.latMin ?? '';
     d.latMax = this.latMax ?? '';
   }
@@ -278,8 +314,10 @@ class Pane {
     this.el.list.replaceChildren(...items);
   }
 
-  // A pane's answer body {"last_id","gap","lost","messages":[...]} (polls).
+  // A pane's answer body {"last_id","epoch","reset","gap","lost","messages":[...]} (polls).
   takePollBody(body) {
+    this.sawEpoch(body.epoch);
+    if (body.reset) this.resetMarker(body);
     if (body.gap) this.gap(body.lost, body.messages.length ? body.messages[0].id : body.last_id + 1);
     for (const m of body.messages) this.deliver(m);
     if (!body.messages.length) this.c.empty++;
@@ -320,7 +358,8 @@ class PollPane extends Pane {
       this.abort = new AbortController();
       this.setState(`polling every ${fmtMs(interval)}`, 'ok');
       try {
-        const body = await this.fetchPoll(`${this.url('poll')}?since=${this.cursor}`, this.abort.signal);
+        const body = await this.fetchPoll(`${this.url('poll')}?since=${this.cursor}${this.epochParam()}`,
+                                          this.abort.signal);
         if (gen !== this.gen) return;
         this.takePollBody(body);
       } catch (e) {
@@ -368,7 +407,8 @@ class LongPollPane extends Pane {
       this.setState('waiting for the server to answer', 'ok');
       try {
         const body = await this.fetchPoll(
-          `${this.url('longpoll')}?since=${this.cursor}&timeout=${LONGPOLL_TIMEOUT_S}`, this.abort.signal);
+          `${this.url('longpoll')}?since=${this.cursor}${this.epochParam()}&timeout=${LONGPOLL_TIMEOUT_S}`,
+          this.abort.signal);
         if (gen !== this.gen) return;
         this.takePollBody(body);
       } catch (e) {
@@ -398,12 +438,14 @@ class SsePane extends Pane {
     this.opened = 0;
     // The URL's since= is only the first cursor: after an automatic
     // reconnect the server goes by Last-Event-ID, so an old since= would
-    // show up as duplicates.
-    const es = new EventSource(`${this.url('sse')}?since=${this.cursor}&tag=${this.tag}`);
+    // show up as duplicates. Its epoch= stays right until the server
+    // restarts; then the page opens a new EventSource with the new one.
+    const es = new EventSource(`${this.url('sse')}?since=${this.cursor}&tag=${this.tag}${this.epochParam()}`);
     this.es = es;
+    const mine = () => gen === this.gen && es === this.es;
     this.setState('connecting', 'wait');
     es.onopen = () => {
-      if (gen !== this.gen) return;
+      if (!mine()) return;
       this.c.requests++;
       if (this.opened++ > 0) {
         this.c.reconnects++;
@@ -414,18 +456,34 @@ class SsePane extends Pane {
       this.scheduleRender();
     };
     es.onmessage = (e) => {
-      if (gen !== this.gen) return;
+      if (!mine()) return;
       this.c.bytes += byteLength(`id: ${e.lastEventId}\ndata: ${e.data}\n\n`);
       this.deliver(JSON.parse(e.data));
     };
+    es.addEventListener('hello', (e) => {
+      if (!mine()) return;
+      this.c.bytes += byteLength(`event: hello\ndata: ${e.data}\n\n`);
+      if (!this.sawEpoch(JSON.parse(e.data).epoch)) return;
+      // A new server start. Its reset (if it saw our epoch) would follow,
+      // but this EventSource's URL names the old epoch for good: reopen.
+      this.close();
+      this.open(gen);
+      this.note('The server restarted (a new epoch in its hello): the page opened a new EventSource ' +
+                'from id 0 with the new epoch.');
+    });
+    es.addEventListener('reset', (e) => {
+      if (!mine()) return;
+      this.c.bytes += byteLength(`event: reset\nid: 0\ndata: ${e.data}\n\n`);
+      this.resetMarker(JSON.parse(e.data));
+    });
     es.addEventListener('gap', (e) => {
-      if (gen !== this.gen) return;
+      if (!mine()) return;
       this.c.bytes += byteLength(`event: gap\ndata: ${e.data}\n\n`);
       const g = JSON.parse(e.data);
       this.gap(g.lost, g.first_id);
     });
     es.onerror = () => {
-      if (gen !== this.gen) return;
+      if (!mine()) return;
       if (es.readyState === EventSource.CONNECTING) {
         this.setState('stream ended: the browser is reconnecting by itself', 'wait');
         return;
@@ -474,7 +532,7 @@ class SsePane extends Pane {
 class WsPane extends Pane {
   open(gen) {
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const ws = new WebSocket(`${proto}//${location.host}${this.url('ws')}?since=${this.cursor}`);
+    const ws = new WebSocket(`${proto}//${location.host}${this.url('ws')}?since=${this.cursor}${this.epochParam()}`);
     this.ws = ws;
     this.setState('connecting', 'wait');
     ws.onopen = () => {
@@ -493,7 +551,9 @@ class WsPane extends Pane {
       const n = byteLength(e.data);
       this.c.bytes += n + (n < 126 ? 2 : n < 65536 ? 4 : 10);
       const m = JSON.parse(e.data);
-      if (m.gap) this.gap(m.lost, m.first_id);
+      if (m.hello) this.sawEpoch(m.epoch);      // control frames have no id
+      else if (m.reset) this.resetMarker(m);
+      else if (m.gap) this.gap(m.lost, m.first_id);
       else this.deliver(m);
     };
     ws.onclose = (e) => {
@@ -572,17 +632,17 @@ class Page {
       return;
     }
     this.panes.forEach((p) => p.stop());
-    let last = 0;
+    let last = 0, epoch = null;
     try {
       const res = await fetch(`/poll/${encodeURIComponent(ch)}`, { cache: 'no-store' });
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      last = (await res.json()).last_id;
+      ({ last_id: last, epoch } = await res.json());
     } catch (e) {
       this.say(`Cannot reach the server (${e.message}). Is bin/pushpull-server running?`, true);
       return;
     }
     this.channel = ch;
-    this.panes.forEach((p) => p.start(ch, last));
+    this.panes.forEach((p) => p.start(ch, last, epoch));
     this.say(`Subscribed to “${ch}” after id ${last}.`);
     clearTimeout(this.idleTimer);
     this.idleTimer = setTimeout(() => {

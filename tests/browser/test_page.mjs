@@ -6,8 +6,9 @@
 // attributes and its message list), drops every pane's connection and
 // checks each resumes with no missing or repeated id, publishes from the
 // page, checks gap markers are shown and counted (a second server with
-// --history 4), and saves screenshots to tests/out/browser/ (page.png,
-// gaps.png).
+// --history 4), checks every pane notices a server restart and starts its
+// cursor over (a third server, SIGKILLed and started again on its port),
+// and saves screenshots to tests/out/browser/ (page.png, gaps.png).
 // TAP lines on stdout ("ok - ", "not ok - ", "# "); exit 1 on a failure.
 //
 //   PUSHPULL_BIN=bin node tests/browser/test_page.mjs      (make test-browser)
@@ -97,7 +98,7 @@ async function paneState(page) {
       count: num(d.count), firstId: num(d.firstId), lastId: num(d.lastId),
       requests: num(d.requests), bytes: num(d.bytes), empty: num(d.empty),
       reconnects: num(d.reconnects), drops: num(d.drops), lost: num(d.lost),
-      missing: num(d.missing), dupes: num(d.dupes),
+      missing: num(d.missing), dupes: num(d.dupes), restarts: num(d.restarts), epoch: num(d.epoch),
       latMin: num(d.latMin), latMax: num(d.latMax),
       listIds: [...el.querySelectorAll('.messages li.msg .id')].map((s) => Number(s.textContent.slice(1))),
       listKinds: [...el.querySelectorAll('.messages li')].map((li) => li.className),
@@ -164,6 +165,7 @@ async function main() {
     });
     await run(ctx, srv);
     await runGaps(ctx);
+    await runRestart(ctx);
   } finally {
     if (ctx) await ctx.close().catch(() => {});
     rmSync(profile, { recursive: true, force: true });
@@ -379,6 +381,39 @@ async function runGaps(ctx) {
     await page.close().catch(() => {});
     const code = await stopServer(srv);
     ok(code === 0, 'gaps: server with --history 4: clean exit on SIGTERM', `exit ${code}; ${srv.stderr().slice(-1000)}`);
+  }
+}
+
+// A server restart: ids start over with a new epoch. Every pane must say so
+// once, start its cursor over, and go on with the new start's messages, with
+// none of them taken for missing or repeated.
+async function runRestart(ctx) {
+  let srv = await startServer(['--demo-rate', String(RATE), '--quiet']);
+  const port = new URL(srv.url).port;
+  const page = await ctx.newPage();
+  try {
+    await page.goto(srv.url + '/?channel=demo', { waitUntil: 'load' });
+    const before = await waitFor(page, '5 messages per pane', (s) => KINDS.every((k) => s[k].count >= 5), 15_000);
+    srv.proc.removeAllListeners('exit');
+    srv.proc.kill('SIGKILL');
+    await new Promise((r) => srv.proc.once('exit', r));
+    srv = await startServer(['--demo-rate', String(RATE), '--quiet', '--port', port]);
+    const st = await waitFor(page, 'every pane on the new start', (s) => KINDS.every((k) =>
+      s[k].restarts >= 1 && s[k].epoch !== before[k].epoch && s[k].lastId >= 10), 20_000);
+    for (const k of KINDS) {
+      await check(`restart: ${k} says so once, starts its cursor over, nothing missing or repeated`, () => {
+        const p = st[k];
+        if (p.restarts !== 1) return `${p.restarts} restarts shown for one`;
+        if (p.missing !== 0 || p.dupes !== 0 || p.lost !== 0) {
+          return `missing ${p.missing}, repeated ${p.dupes}, lost ${p.lost}`;
+        }
+        return '';
+      });
+    }
+  } finally {
+    await page.close().catch(() => {});
+    const code = await stopServer(srv);
+    ok(code === 0, 'restart: the restarted server: clean exit on SIGTERM', `exit ${code}; ${srv.stderr().slice(-1000)}`);
   }
 }
 

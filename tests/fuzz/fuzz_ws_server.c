@@ -4,7 +4,9 @@
  * through ws_on_msg's handling (binary refused, UTF-8 checked, bus_publish
  * on a real bus). The session is also a fanout subscriber of its channel,
  * as in ws.c, so what it publishes comes back through its own outbound
- * queue; a second, slow subscriber on the channel is dropped and resumes.
+ * queue (after the hello frame, and a reset frame when its cursor is of
+ * another server start); a second, slow subscriber on the channel is
+ * dropped and resumes.
  *
  * ws.c's callbacks are static and work on MHD's socket, so this mirrors
  * them rather than calls them: keep the two in step.
@@ -20,6 +22,7 @@
 #include <wslay/wslay.h>
 
 #include "bus.h"
+#include "cursor.h"
 #include "envelope.h"
 #include "fanout.h"
 #include "fuzz.h"
@@ -35,27 +38,28 @@ struct stats stats;
 #define MAX_QUEUE 1024                    /* --max-queue's least, so it overflows */
 #define HISTORY 8                         /* --history, low so it evicts */
 #define SLOW_QUEUE 300                    /* the slow subscriber's queue */
+#define EPOCH 1764059000000000u           /* this start's, as main.c picks it */
 
 /* One subscriber's stream: ids consecutive from where it started, a gap
  * marker only where history lost some, and it names exactly those. */
-struct cursor {
+struct expect {
     uint64_t want;
 };
 
-static void cursor_start(struct cursor *c, struct bus_channel *ch, bool has_since,
+static void expect_start(struct expect *c, struct bus_channel *ch, bool has_since,
                          uint64_t since)
 {
     uint64_t last = bus_last_id(ch);
     c->want = (has_since && since < last ? since : last) + 1;
 }
 
-static void cursor_gap(struct cursor *c, uint64_t since, uint64_t first, uint64_t lost)
+static void expect_gap(struct expect *c, uint64_t since, uint64_t first, uint64_t lost)
 {
     FUZZ_CHECK(since + 1 == c->want && lost >= 1 && first == since + lost + 1);
     c->want = first;
 }
 
-static void cursor_msg(struct cursor *c, const struct bus_msg *m)
+static void expect_msg(struct expect *c, const struct bus_msg *m)
 {
     FUZZ_CHECK(m->id == c->want);
     c->want = m->id + 1;
@@ -78,7 +82,7 @@ static void publish(struct bus_channel *ch, const char *body, size_t len)
 
 struct session {
     struct fanout fan;                /* first: fanout calls back with it */
-    struct cursor cur;
+    struct expect cur;
     struct bus_channel *ch;
     wslay_event_context_ptr ctx;
     size_t max_message;
@@ -210,7 +214,7 @@ static size_t session_queued(struct fanout *f)
 static void session_gap(struct fanout *f, uint64_t since, uint64_t first, uint64_t lost)
 {
     struct session *s = (struct session *)f;
-    cursor_gap(&s->cur, since, first, lost);
+    expect_gap(&s->cur, since, first, lost);
     char text[160];
     int n = snprintf(text, sizeof text,
                      "{\"gap\":true,\"since\":%llu,\"first_id\":%llu,\"lost\":%llu}",
@@ -222,7 +226,7 @@ static void session_gap(struct fanout *f, uint64_t since, uint64_t first, uint64
 static void session_msg(struct fanout *f, const struct bus_msg *m)
 {
     struct session *s = (struct session *)f;
-    cursor_msg(&s->cur, m);
+    expect_msg(&s->cur, m);
     queue_text(s, m->json, m->json_len);
 }
 
@@ -245,7 +249,7 @@ static const struct fanout_ops session_ops = {
 
 struct slow {
     struct fanout fan;                /* first */
-    struct cursor cur;
+    struct expect cur;
     size_t queued;
 };
 
@@ -256,13 +260,13 @@ static size_t slow_queued(struct fanout *f)
 
 static void slow_gap(struct fanout *f, uint64_t since, uint64_t first, uint64_t lost)
 {
-    cursor_gap(&((struct slow *)f)->cur, since, first, lost);
+    expect_gap(&((struct slow *)f)->cur, since, first, lost);
 }
 
 static void slow_msg(struct fanout *f, const struct bus_msg *m)
 {
     struct slow *w = (struct slow *)f;
-    cursor_msg(&w->cur, m);
+    expect_msg(&w->cur, m);
     w->queued += m->json_len;
 }
 
@@ -280,7 +284,7 @@ static const struct fanout_ops slow_ops = {
 
 static void slow_start(struct slow *w, struct bus_channel *ch, bool has_since, uint64_t since)
 {
-    cursor_start(&w->cur, ch, has_since, since);
+    expect_start(&w->cur, ch, has_since, since);
     fanout_start(&w->fan, &slow_ops, ch, SLOW_QUEUE, has_since, since);
 }
 
@@ -322,10 +326,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(wslay_event_context_server_init(&s.ctx, &callbacks, &s) == 0);
     wslay_event_config_set_max_recv_msg_length(s.ctx, s.max_message);
     uint64_t r = fuzz_rand(&rng);
-    bool has_since = r & 1;           /* ?since=N, up to two ids ahead */
-    uint64_t since = (r >> 8) % (bus_last_id(ch) + 3);
-    cursor_start(&s.cur, ch, has_since, since);
-    fanout_start(&s.fan, &session_ops, ch, MAX_QUEUE, has_since, since);
+    /* ?since=N, up to two ids ahead; ?epoch= this start's, another or none */
+    struct cursor c = { .has_since = r & 1, .since = (r >> 8) % (bus_last_id(ch) + 3),
+                        .has_epoch = r & 2, .epoch = EPOCH + ((r >> 2) & 1) };
+    /* As ws_upgraded: the hello, a reset for a stale cursor, then from 0. */
+    bool reset = cursor_stale(&c, ch, EPOCH);
+    FUZZ_CHECK(reset == (c.has_since && ((c.has_epoch && c.epoch != EPOCH) ||
+                                         c.since > bus_last_id(ch))));
+    queue_text(&s, "{\"hello\":true}", 14);
+    if (reset)
+        queue_text(&s, "{\"reset\":true}", 14);
+    uint64_t since = reset ? 0 : c.since;
+    expect_start(&s.cur, ch, c.has_since, since);
+    fanout_start(&s.fan, &session_ops, ch, MAX_QUEUE, c.has_since, since);
 
     bool alive = service(&s);
     while (alive) {

@@ -10,9 +10,10 @@ Run by Debian's /usr/bin/python3 (it has python3-websockets 10.4).
   thread; CurlStream reads a streaming answer (SSE) line by line.
 - Publisher: keep-alive publishing through http.client.
 - RawWS: a hand-written RFC 6455 client over a plain socket, for abuse that
-  a WebSocket library refuses to produce.
+  a WebSocket library refuses to produce. It reads the server's hello frame
+  (the first of every session: PROTOCOL.md) into .hello.
 - WsClient: a python3-websockets client driven from a background thread, so
-  tests stay sequential.
+  tests stay sequential. Hello frames go to .hellos, not .msgs.
 - Tap: "ok - name" / "not ok - name" lines, "# " diagnostics, exit status.
 
 Every wait is bounded. Timeouts are multiplied by SLOW when the server is a
@@ -216,6 +217,7 @@ class Server:
         self.port = None
         self.stopping = False
         self.first_line = None
+        self.scheme = "http"        # "https" when started with --tls-cert/--tls-key
         self.extra_stdout = b""
         self._errf = tempfile.TemporaryFile()
 
@@ -246,11 +248,11 @@ class Server:
             raise TestFailure("server %s printed no 'listening on' line (status %s); stderr:\n%s"
                               % (self.label, self.proc.returncode, self.stderr_tail()))
         self.first_line = line
-        m = re.fullmatch(r"listening on http://127\.0\.0\.1:(\d+)", line.decode(errors="replace").rstrip("\r\n"))
+        m = re.fullmatch(r"listening on (https?)://127\.0\.0\.1:(\d+)", line.decode(errors="replace").rstrip("\r\n"))
         if not m:
             self.kill()
             raise TestFailure("unexpected first stdout line %r" % line)
-        self.port = int(m.group(1))
+        self.scheme, self.port = m.group(1), int(m.group(2))
         threading.Thread(target=self._drain, daemon=True).start()
         return self
 
@@ -265,10 +267,10 @@ class Server:
             return
 
     def url(self, path):
-        return "http://%s:%d%s" % (HOST, self.port, path)
+        return "%s://%s:%d%s" % (self.scheme, HOST, self.port, path)
 
     def ws_url(self, path):
-        return "ws://%s:%d%s" % (HOST, self.port, path)
+        return "%s://%s:%d%s" % ("wss" if self.scheme == "https" else "ws", HOST, self.port, path)
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -501,11 +503,11 @@ class BgCurl:
 class CurlStream:
     """A streaming GET (SSE) through `curl -N -i`, read line by line."""
 
-    def __init__(self, url, headers=(), max_time=60):
+    def __init__(self, url, headers=(), max_time=60, extra=()):
         cmd = ["curl", "-sS", "-N", "-i", "-g", "--max-time", "%.1f" % T(max_time)]
         for h in headers:
             cmd += ["-H", h]
-        cmd.append(url)
+        cmd += list(extra) + [url]
         self.proc = _spawn(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.lines = []          # body lines, without line terminator
         self.head = []           # status line and headers
@@ -920,9 +922,11 @@ def parse_frame(buf):
 class RawWS:
     """A hand-rolled WebSocket client over a plain socket."""
 
-    def __init__(self, port, path, timeout=10, rcvbuf=None, headers=None, early=b""):
+    def __init__(self, port, path, timeout=10, rcvbuf=None, headers=None, early=b"", hello=True):
         """early: bytes sent in the same write as the handshake request
-        (frames the server reads before it has answered 101)."""
+        (frames the server reads before it has answered 101). hello: read
+        the server's first frame, which must be the hello, into self.hello;
+        False leaves it to the test."""
         self.sock = raw_connect(port, timeout, rcvbuf)
         self.key = ws_key()
         h = {"Host": "%s:%d" % (HOST, port), "Upgrade": "websocket", "Connection": "Upgrade",
@@ -941,6 +945,14 @@ class RawWS:
               "Sec-WebSocket-Accept %r, want %r" % (self.resp.header("sec-websocket-accept"), ws_accept(self.key)))
         self.buf = self.resp.rest
         self.eof = False
+        self.hello = None
+        if hello:
+            f = self.recv_frame(timeout)
+            check(f is not None and f.opcode == 0x1 and f.fin,
+                  "first frame after the 101 is not one text frame: %r" % f)
+            self.hello = json.loads(f.payload.decode())
+            check(isinstance(self.hello, dict) and self.hello.get("hello") is True,
+                  "first frame is not the hello: %r" % self.hello)
 
     def send(self, data):
         self.sock.sendall(data)
@@ -1026,6 +1038,7 @@ class WsClient:
         self._th = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._th.start()
         self.msgs = []
+        self.hellos = []    # the server's hello frames, one per connection
         self.raw = []
         self.cond = threading.Condition()
         self.closed = False
@@ -1054,9 +1067,13 @@ class WsClient:
                 with self.cond:
                     self.raw.append(m)
                     try:
-                        self.msgs.append(json.loads(m))
+                        j = json.loads(m)
                     except Exception:  # noqa: BLE001
-                        self.msgs.append(m)
+                        j = m
+                    if isinstance(j, dict) and j.get("hello") is True:
+                        self.hellos.append(j)
+                    else:
+                        self.msgs.append(j)
                     self.cond.notify_all()
         except ConnectionClosed:
             pass

@@ -73,6 +73,73 @@ def width(s):
                if not unicodedata.combining(c))
 
 
+def tls_folder():
+    """The fixture plus tls runs: twins of runs 5-8 (100 subscribers, loopback)
+    with twice the server CPU, 1.5 times the client CPU and 1.25 times the
+    latency; one tls run without a loopback twin (21) and a failed one (22)."""
+    d = fixture_copy("tls")
+    runs = fixture_runs()
+    tls_profile = {"name": "tls", "rtt_ms": 0, "rate_bits": None, "method": "none", "tls": True,
+                   "publish_path": "direct"}
+    extra = []
+    for n, src in ((17, 5), (18, 6), (19, 7), (20, 8), (21, 8), (22, 8)):
+        r = json.loads(json.dumps(runs[src]))
+        r["n"], r["section"] = n, "tls"
+        r["params"]["profile"] = "tls"
+        r["profile"] = dict(tls_profile)
+        res = r["result"]
+        for k in ("p50", "p99", "mean", "min", "max"):
+            res["latency_us"][k] = res["latency_us"][k] * 1.25
+        res["cost"]["server_cpu_us_per_delivered"] *= 2
+        res["cost"]["client_cpu_us_per_delivered"] *= 1.5
+        if n == 21:
+            r["params"]["subscribers"] = 7
+        if n == 22:
+            r["status"], r["failure"], r["result"] = "failed", "the client could not verify the certificate", None
+        extra.append(r)
+    with open(os.path.join(d, "runs.jsonl"), "a", encoding="utf-8") as f:
+        for r in extra:
+            f.write(json.dumps(r) + "\n")
+    mpath = os.path.join(d, "manifest.json")
+    with open(mpath, encoding="utf-8") as f:
+        m = json.load(f)
+    m["profiles"]["tls"] = {"rtt_ms": 0, "rate_bits": None, "method": "none", "tls": True,
+                            "why": "direct over HTTPS and wss://"}
+    m["runs"], m["failed"] = m["runs"] + len(extra), m["failed"] + 1
+    with open(mpath, "w", encoding="utf-8") as f:
+        json.dump(m, f)
+    return d
+
+
+def t_tls_section():
+    rc, out, err = run_report(fixture_copy("notls"))
+    check(rc == 0, "report on the fixture: exit %s: %s" % (rc, err))
+    check("## What TLS costs" not in out and "## What TLS costs" not in open(
+        os.path.join(_tmp, "notls", "report.md"), encoding="utf-8").read(), "a TLS section without tls runs")
+    d = tls_folder()
+    rc, out, err = run_report(d)
+    check(rc == 0, "report with tls runs: exit %s: %s" % (rc, err))
+    with open(os.path.join(d, "report.md"), encoding="utf-8") as f:
+        text = f.read()
+    body = section(text, "What TLS costs")
+    runs = fixture_runs()
+    for t, plain, tls in (("short poll", 5, 17), ("long poll", 6, 18), ("SSE", 7, 19), ("WebSocket", 8, 20)):
+        check(re.search(r"^### %s: 100 subscribers, 10 msg/s, 64 B messages, .*keep-alive on" % t, body, re.M), "no table for %s:\n%s" % (t, body))
+        check(table_row(body, ["figure", "loopback (run %d)" % plain, "tls (run %d)" % tls, "tls / loopback"]),
+              "%s: header naming runs %d and %d" % (t, plain, tls))
+        srv = runs[plain]["result"]["cost"]["server_cpu_us_per_delivered"]
+        rows = [r for r in table_row(body, ["srv µs/msg", sig3(srv), sig3(srv * 2), "2.00×"])]
+        check(rows, "%s: srv µs/msg %s -> %s, 2.00×" % (t, sig3(srv), sig3(srv * 2)))
+    check(table_row(body, ["cli µs/msg", "21.0", "31.5", "1.50×"]), "SSE's cli µs/msg row:\n%s" % body)
+    check(table_row(body, ["p50 ms", "1.05", "1.31", "1.25×"]), "SSE's p50 row")
+    check("Server CPU per delivered message, tls / loopback: short poll ×2.00, long poll ×2.00, "
+          "SSE ×2.00, WebSocket ×2.00." in body, "summary sentence:\n%s" % body)
+    check("Without a loopback twin: run 21 (WebSocket)." in body, "the lone tls run")
+    check("Failed tls runs: run 22 (WebSocket): the client could not verify the certificate." in body,
+          "the failed tls run")
+    check_eq(len(re.findall(r"^### ", body, re.M)), 4, "tables in the TLS section")
+
+
 # ------------------------------------------------------------------ tests
 
 def t_render_fixture():
@@ -304,6 +371,8 @@ def main():
         tap.run("report: a corrupt runs.jsonl line is exit 2 with a message naming the line", t_corrupt_line)
         tap.run("report: missing runs.jsonl, an unknown transport, a missing folder: exit 2", t_bad_folders)
         tap.run("report: the committed fixture is what make_fixture.py writes", t_fixture_up_to_date)
+        tap.run("report: tls runs get a 'What TLS costs' table per transport beside their loopback twins "
+                "(ratios, lone and failed tls runs named); none without tls runs", t_tls_section)
     finally:
         shutil.rmtree(_tmp, ignore_errors=True)
     tap.done()

@@ -98,8 +98,9 @@ def t_sse_gap(srv, how):
         evs, msgs = sse_collect(srv, "/sse/" + CH, 10, headers=("Last-Event-ID: %d" % SINCE,))
     named = [e for e in evs if "comment" not in e and "data" in e]
     check(named, "no events")
-    first = named[0]
-    check_eq(first.get("event"), "gap", "event name of the first SSE event")
+    check_eq(named[0].get("event"), "hello", "event name of the first SSE event (PROTOCOL.md)")
+    first = named[1]
+    check_eq(first.get("event"), "gap", "event name of the SSE event after the hello")
     check_eq(json.loads(first["data"]), GAP, "gap event data")
     check_eq(sum(1 for e in named if e.get("event") == "gap"), 1, "number of gap events")
     check_sequence(msgs, range(FIRST, 31), WANT, "sse")

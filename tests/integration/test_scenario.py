@@ -42,9 +42,15 @@ def t_quick():
     sc = scenario.parse(os.path.join(REPO, "bench", "quick.scn"))
     check_eq(sc.name, "quick", "name")
     check(sc.description.startswith("The default comparison"), "description %r" % sc.description)
-    check_eq(list(sc.sections), ["main"], "sections")
-    runs = all_runs(sc)
+    check_eq(list(sc.sections), ["main", "tls"], "sections")
+    runs = sc.sections["main"]
     check_eq(len(runs), 16, "quick.scn runs (4 transports x 2 subscribers x 2 rates)")
+    tls = sc.sections["tls"]
+    check_eq([(p["transport"], p["profile"]) for p in tls], [(t, "tls") for t in scenario.TRANSPORTS],
+             "section tls: the four transports on the tls profile")
+    same = lambda p: {k: v for k, v in p.items() if k != "profile"}     # noqa: E731
+    for p in tls:
+        check(any(same(q) == same(p) for q in runs), "tls run %r has no loopback twin in main" % p)
     combos = {(p["transport"], p["subscribers"], p["rate"]) for p in runs}
     want = {(t, s, r) for t in scenario.TRANSPORTS for s in (1, 100) for r in (10, 1000)}
     check_eq(combos, want, "the product")
@@ -74,8 +80,8 @@ def t_full():
     check_eq(list(sc.sections), ["subscribers", "rate", "payload", "poll-interval", "pooling", "churn",
                                  "profiles"], "sections in file order")
     counts = {k: len(v) for k, v in sc.sections.items()}
-    check_eq(counts, {"subscribers": 20, "rate": 20, "payload": 12, "poll-interval": 10, "pooling": 2,
-                      "churn": 4, "profiles": 16}, "runs per section")
+    check_eq(counts, {"subscribers": 20, "rate": 20, "payload": 12, "poll-interval": 10, "pooling": 4,
+                      "churn": 4, "profiles": 20}, "runs per section")
     pay = sc.sections["payload"]
     check_eq(sorted({p["size"] for p in pay}), [16, 1024, 16384], "sizes (KiB = 1024)")
     check_eq({p["keepalive"] for p in sc.sections["pooling"]}, {True, False}, "keepalive on/off")
@@ -217,14 +223,17 @@ def t_dry_run():
     text = r.stdout.decode()
     check_eq(r.returncode, 0, "exit status (stderr %r)" % r.stderr[-500:])
     lines = text.strip().splitlines()
-    check_eq(lines[-1], "16 runs", "last line")
+    check_eq(lines[-1], "20 runs", "last line")
     clients = [x for x in lines if "pushpull-client " in x and not x.startswith("#")]
-    check_eq(len(clients), 16, "client commands")
+    check_eq(len(clients), 20, "client commands")
+    check(all(("--cacert TMP/cert.pem" in x) == ("https://" in x) for x in clients), "--cacert with https://")
+    check_eq(sum("--url https://" in x for x in clients), 4, "tls runs of quick.scn")
+    check(any("--tls-cert TMP/cert.pem --tls-key TMP/key.pem" in x for x in lines), "tls server command")
     check("--transport poll" in clients[0] and "--json %s/client/1.json" % out in clients[0], clients[0])
     check(not os.path.exists(out), "--dry-run created the results folder")
     r = bench("bench/full.scn", "--dry-run", "--only-section", "profiles", "--duration", "1s")
     lines = r.stdout.decode().strip().splitlines()
-    check_eq((r.returncode, lines[-1]), (0, "16 runs"), "one section of full.scn")
+    check_eq((r.returncode, lines[-1]), (0, "20 runs"), "one section of full.scn")
     check(any("pushpull-relay" in x and "--delay 100ms" in x and "--rate 2Mbit" in x for x in lines),
           "mobile relay command")
     check(all("--duration 1s" in x for x in lines if "pushpull-client " in x and not x.startswith("#")),
@@ -248,7 +257,8 @@ def t_bench_errors():
 
 def main():
     tap = Tap(__file__, watchdog_s=80)
-    tap.run("quick.scn: 16 runs, 4 transports x 2 subscriber counts x 2 rates", t_quick)
+    tap.run("quick.scn: 16 runs, 4 transports x 2 subscriber counts x 2 rates; 4 tls twins of the busiest",
+            t_quick)
     tap.run("smoke.scn: 4 runs", t_smoke)
     tap.run("full.scn parses: every section and value", t_full)
     tap.run("syntax: comments, units, defaults, product, client flags", t_syntax)

@@ -43,8 +43,8 @@ def t_heartbeat_between_messages(srv):
         srv.publish("hb3", "between heartbeats")
         s.wait(lambda x: len(x.messages()) >= 1, T(10), "the message")
         s.wait(lambda x: x.lines.count(": heartbeat") >= 2, T(6), "a heartbeat after the message")
-        evs = [e for e in s.events() if "data" in e]
-        check_eq(len(evs), 1, "events with data")
+        evs = [e for e in s.events() if "data" in e and e.get("event", "message") == "message"]
+        check_eq(len(evs), 1, "message events")
         check_eq(evs[0].get("id"), "1", "id: field")
         check_message(json.loads(evs[0]["data"]), 1, "between heartbeats")
         # the exact wire form: id line, data line, blank line

@@ -188,16 +188,21 @@ def t_escaping(srv):
 
 
 def t_ahead_cursor(srv):
+    """No cursor of this server start is ahead of its channel: one that is
+    comes from an earlier start (ids restart), so it is reset, and the
+    subscriber gets everything from id 1 instead of waiting for id 51."""
     ch = "ahead"
     srv.publish(ch, "one")
     j = poll_json(srv, ch, "?since=50")
-    check(not j.get("messages") and not j.get("gap"), "since ahead of the channel: %r" % j)
+    check(j.get("reset") is True and not j.get("gap"), "since ahead of the channel: %r" % j)
+    check_eq([m["id"] for m in j["messages"]], [1], "poll with a cursor ahead: ids from 1")
     check_eq(j.get("last_id"), 1, "last_id")
     ws = WsClient(srv.ws_url("/ws/%s?since=50" % ch))
     try:
         srv.publish(ch, "two")
-        ws.wait_count(1)
-        check_eq([m["id"] for m in ws.msgs], [2], "WS with a cursor ahead gets the next message")
+        ws.wait_count(3)
+        check_eq(ws.msgs[0].get("reset"), True, "first WS frame after the hello: the reset marker")
+        check_eq([m["id"] for m in ws.msgs[1:]], [1, 2], "WS with a cursor ahead: ids from 1")
     finally:
         ws.shutdown()
 
@@ -224,7 +229,7 @@ def main():
             S.lp_stop.set()
         tap.run("payload with NUL, control chars, quotes and non-BMP text round-trips (poll, ws)",
                 t_escaping, srv)
-        tap.run("a cursor ahead of the channel means 'next message' (poll empty, ws gets it)",
+        tap.run("a cursor ahead of the channel is of another start: reset, then ids from 1 (poll, ws)",
                 t_ahead_cursor, srv)
     tap.done()
 

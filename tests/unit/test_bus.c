@@ -100,7 +100,7 @@ static void test_since_semantics(void)
     CHECK_EQ_U(sp.to, 3);
     sp = bus_span_since(ch, 3);                   /* caught up */
     CHECK(sp.from > sp.to);
-    sp = bus_span_since(ch, 99);                  /* ahead: nothing yet */
+    sp = bus_span_since(ch, 99);                  /* ahead: nothing yet (cursor.h resets those) */
     CHECK(sp.from > sp.to);
     CHECK_EQ_U(sp.lost, 0);
     bus_free(bus);

@@ -62,6 +62,8 @@ static void make_run_ok(void)
     run_ok.out_of_order = 2;
     run_ok.gap_lost = 3;
     run_ok.publish_errors = 1;
+    run_ok.epoch_changes = 1;
+    run_ok.cursor_resets = 4;
     for (uint64_t v = 1; v <= 3990; v++) {
         hist_record(&run_ok.latency, v * 1000);
         hist_record(&run_ok.latency_uncorrected, v * 900);
@@ -118,6 +120,8 @@ static void test_run_json(void)
     CHECK_EQ_U(num(j, "delivery", "duplicates"), 5);
     CHECK_EQ_U(num(j, "delivery", "out_of_order"), 2);
     CHECK_EQ_U(num(j, "delivery", "gap_lost"), 3);
+    CHECK_EQ_U(num(j, "delivery", "epoch_changes"), 1);
+    CHECK_EQ_U(num(j, "delivery", "cursor_resets"), 4);
     CHECK_EQ_U(num(j, "delivery", "lost"), 4000 - 3990);
     CHECK(num(j, "delivery", "loss_ratio") == 10.0 / 4000.0);
 
@@ -270,16 +274,19 @@ static void test_document(void)
         json_t *c = json_object_get(doc, "config");
         static const char *const keys[] = {
             "url", "publish_url", "transports", "subscribers", "channels", "rate", "size", "duration_s",
-            "warmup_s", "drain_s", "poll_interval_s", "longpoll_timeout_s",
+            "warmup_s", "idle_hold_s", "drain_s", "poll_interval_s", "longpoll_timeout_s",
             "connect_timeout_s", "connect_rate", "churn_s", "connections", "keepalive",
-            "publish_via", "seed", "json_path", "csv_path", "run_tag", "quiet" };
+            "publish_via", "seed", "json_path", "csv_path", "run_tag", "quiet",
+            "tls", "cacert", "insecure" };
         for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
             if (json_object_get(c, keys[i]) == NULL) {
                 printf("#   config lacks %s\n", keys[i]);
                 CHECK(0);
             }
         CHECK_EQ_U(json_object_size(c), sizeof keys / sizeof keys[0]);
-        CHECK_EQ_U(json_object_size(doc), 4);
+        CHECK_EQ_U(json_object_size(doc), 5);
+        /* the restarts of all runs: run_ok's one, none in the failed run */
+        CHECK_EQ_U(json_integer_value(json_object_get(doc, "epoch_changes")), 1);
         json_t *tr = json_object_get(c, "transports");
         CHECK_EQ_U(json_array_size(tr), 2);
         CHECK_STR(json_string_value(json_array_get(tr, 0)), "poll");
@@ -372,7 +379,7 @@ static void test_csv(void)
     char first[512];
     CHECK_EQ_U(csv_lines(path, commas, 8, first), 4);     /* one header, three rows */
     CHECK(strncmp(first, "transport,subscribers,channels,rate,", 36) == 0);
-    CHECK_EQ_U(commas[0], 29);                            /* 30 columns */
+    CHECK_EQ_U(commas[0], 30);                            /* 31 columns */
     for (size_t i = 1; i < 4; i++)
         CHECK_EQ_U(commas[i], commas[0]);
 
@@ -387,6 +394,8 @@ static void test_csv(void)
     char want[32];
     snprintf(want, sizeof want, "%llu", (unsigned long long)hist_percentile(&run_ok.latency, 99));
     CHECK_STR(v, want);
+    csv_get(path, "epoch_changes", 1, v, sizeof v);
+    CHECK_STR(v, "1");
     csv_get(path, "server_cpu_us_per_delivered", 1, v, sizeof v);
     CHECK_STR(v, "");                                    /* null: empty */
     csv_get(path, "requests_per_delivered", 2, v, sizeof v);
@@ -445,6 +454,11 @@ static void test_table(void)
     CHECK(strstr(t, "FAILED: connect: Connection refused") != NULL);
     CHECK(strstr(t, "p99.9 ms") != NULL);
     CHECK(strstr(t, "scheduled publish time") != NULL);
+    /* a restart is said before the table, for the run that saw it only */
+    CHECK(strstr(t, "warning: poll: server restarted (epoch changed 1 time): losses below "
+                    "include messages lost across the restart") != NULL);
+    CHECK(strstr(t, "warning: sse") == NULL && strstr(t, "warning: ws") == NULL);
+    CHECK(strstr(t, "subscribers that started over after a restart 4") != NULL);
     /* p50 of 1..3990 ms is 1995 ms (within a bucket): 4 digits, no decimals */
     char p50[32];
     snprintf(p50, sizeof p50, " %.0f ",

@@ -116,6 +116,7 @@ struct probe {
     struct event_base *base;
     struct wsconn *c;
     int opened, texts, closes;
+    int hellos;                       /* the real server's first frame, apart */
     int code;
     char why[96];
     char last[64];
@@ -177,6 +178,11 @@ static void probe_check_envelope(struct probe *p, const char *text, size_t len)
 static void probe_on_text(struct wsconn *c, const char *text, size_t len, void *ud)
 {
     struct probe *p = ud;
+    static const char hello[] = "{\"hello\":true,";
+    if (len > sizeof hello - 1 && memcmp(text, hello, sizeof hello - 1) == 0) {
+        p->hellos++;
+        return;
+    }
     p->texts++;
     snprintf(p->last, sizeof p->last, "%.*s", (int)len, text);
     if (p->publish) {
@@ -370,6 +376,7 @@ static void test_roundtrip(void)
     CHECK(p.c != NULL);
     loop_for(base, 10 * SEC);
     CHECK_EQ_U(p.opened, 1);
+    CHECK_EQ_U(p.hellos, 1);
     CHECK_EQ_U(p.texts, 50);
     CHECK_EQ_U(p.next_id, 51);
     CHECK_EQ_U(p.bad, 0);
