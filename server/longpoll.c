@@ -1,9 +1,13 @@
 /* GET /longpoll/{ch}?since=N&timeout=S: the answer waits, with the
  * connection suspended, until a message newer than N or the timeout.
  * Suspended connections never time out in MHD and never notice a client
- * that left, so every wait has our own timer. */
+ * that left, so every wait has our own timer, and our own watch on the
+ * socket: a client that closed or died (EOF, reset) ends its wait at once
+ * instead of holding an fd and a subscription for up to --longpoll-max. */
+#include <errno.h>
 #include <event2/event.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
 #include "bus.h"
 #include "cursor.h"
@@ -11,13 +15,14 @@
 #include "stats.h"
 #include "transports.h"
 
-enum lp_state { LP_WAITING, LP_WOKEN, LP_TIMED_OUT, LP_ENDED };
+enum lp_state { LP_WAITING, LP_WOKEN, LP_TIMED_OUT, LP_CLIENT_LEFT, LP_ENDED };
 
 struct longpoll {
     struct bus_sub sub;               /* first: the bus calls back with it */
     struct server *srv;
     struct MHD_Connection *conn;
     struct event *timer;
+    struct event *watch;              /* readable while waiting: EOF or bytes */
     uint64_t since, limit;
     enum lp_state state;
     struct longpoll *prev, *next;     /* the waiting list, for shutdown */
@@ -43,12 +48,16 @@ static void longpoll_wake(struct longpoll *lp, enum lp_state why)
     lp->state = why;
     bus_unsubscribe(&lp->sub);
     evtimer_del(lp->timer);
+    if (lp->watch)
+        event_del(lp->watch);
     list_remove(lp);
     stats.open[T_LONGPOLL]--;
     if (why == LP_WOKEN)
         stats.longpoll_woken++;
     else if (why == LP_TIMED_OUT)
         stats.longpoll_timed_out++;
+    else if (why == LP_CLIENT_LEFT)
+        stats.longpoll_client_left++;
     MHD_resume_connection(lp->conn);
     http_kick(lp->srv);
 }
@@ -68,6 +77,22 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
     longpoll_wake(arg, LP_TIMED_OUT);
 }
 
+/* The waiting request's socket became readable. A client waiting for its
+ * answer sends nothing, so this is mostly its FIN or RST: answer now (the
+ * answer meets the closed socket and MHD closes the connection). Bytes
+ * (a pipelined request, a TLS alert) are left for MHD to read after the
+ * answer; the watch is not re-armed, so it cannot spin on them. */
+static void on_readable(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    char b;
+    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+        longpoll_wake(arg, LP_CLIENT_LEFT);
+    else if (n < 0)
+        event_add(((struct longpoll *)arg)->watch, NULL);   /* spurious: watch on */
+}
+
 static void longpoll_free(void *p)
 {
     struct longpoll *lp = p;
@@ -78,6 +103,8 @@ static void longpoll_free(void *p)
         stats.open[T_LONGPOLL]--;
     }
     event_free(lp->timer);
+    if (lp->watch)
+        event_free(lp->watch);
     free(lp);
 }
 
@@ -103,6 +130,10 @@ static enum MHD_Result longpoll_wait(struct request *req, struct MHD_Connection 
     struct timeval tv = { .tv_sec = (time_t)(timeout_us / 1000000),
                           .tv_usec = (suseconds_t)(timeout_us % 1000000) };
     evtimer_add(lp->timer, &tv);
+    const union MHD_ConnectionInfo *fi =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (fi && (lp->watch = event_new(req->srv->base, fi->connect_fd, EV_READ, on_readable, lp)))
+        event_add(lp->watch, NULL);   /* without it, the timer still ends the wait */
     lp->next = waiting;
     if (waiting)
         waiting->prev = lp;
