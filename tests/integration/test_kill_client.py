@@ -110,7 +110,7 @@ def t_kill(tap, srv, base):
         tap.diag("before the kill: connections %r, %d fds (base %d), deliveries %r"
                  % (st["connections"], open_fds(srv), base, st["deliveries"]))
         check(sum(st["deliveries"].values()) > 0, "nothing was delivered before the kill")
-        left0 = st["longpoll"]["client_left"]
+        lp0 = st["longpoll"]
         kill_clients(procs)
     finally:
         for t, p, log in procs:
@@ -122,8 +122,15 @@ def t_kill(tap, srv, base):
     took = back_to_base(srv, base, "after SIGKILL of %d subscribers" % (SUBS * len(TRANSPORTS)),
                         bound)
     tap.diag("back to base %.1f s after the kill (bound %.0f s)" % (took, bound))
-    left = srv.stats()["longpoll"]["client_left"] - left0
-    check(left >= SUBS // 2, "longpoll.client_left rose by %d, want >= %d" % (left, SUBS // 2))
+    # How many long polls were waiting at the instant of the kill depends on
+    # timing (valgrind); what must hold: none ended at its 30 s timeout,
+    # everything was freed well before it, and the socket watch did it.
+    lp = srv.stats()["longpoll"]
+    check(took < LONGPOLL_TIMEOUT_S - 5, "back to base after %.1f s: long polls were not freed "
+          "before their %d s timeout" % (took, LONGPOLL_TIMEOUT_S))
+    check_eq(lp["timed_out"] - lp0["timed_out"], 0, "long polls ended by their timeout")
+    check(lp["client_left"] - lp0["client_left"] >= 1,
+          "longpoll.client_left did not rise: %r then %r" % (lp0, lp))
 
 
 def t_kill_with_observers(tap, srv, base):
