@@ -103,12 +103,12 @@ int poller_init(struct poller *p, struct subscriber *s, poller_answered_fn answe
 
 int poller_request(struct poller *p, const char *endpoint, const char *extra, long timeout_ms)
 {
-    char base[640], url[800], epoch[40] = "";
-    subscriber_url(p->s, endpoint, base, sizeof base);
-    if (p->s->track.epoch)            /* the cursor's start: a restart then shows */
-        snprintf(epoch, sizeof epoch, "&epoch=%llu", (unsigned long long)p->s->track.epoch);
-    snprintf(url, sizeof url, "%s?since=%llu%s%s", base,
-             (unsigned long long)p->s->track.last_id, epoch, extra ? extra : "");
+    char url[800];
+    subscriber_url(p->s, endpoint, false, url, sizeof url);
+    if (extra) {
+        size_t n = strlen(url);
+        snprintf(url + n, sizeof url - n, "%s", extra);
+    }
     curl_easy_setopt(p->x.easy, CURLOPT_URL, url);
     curl_easy_setopt(p->x.easy, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(p->x.easy, CURLOPT_FRESH_CONNECT, p->fresh ? 1L : 0L);

@@ -80,20 +80,16 @@ static int sse_connect(struct sse_sub *ss)
 {
     struct subscriber *s = ss->s;
     char url[640];
-    subscriber_url(s, "/sse/", url, sizeof url);
+    /* A cursor goes in Last-Event-ID, as a browser's would; none yet:
+     * since=0 (everything retained), not "new messages only". */
+    bool header = s->track.last_id > 0;
+    subscriber_url(s, "/sse/", header, url, sizeof url);
     curl_slist_free_all(ss->headers);
     ss->headers = NULL;
-    size_t n = strlen(url);
-    if (s->track.last_id > 0) {
+    if (header) {
         char h[64];
         snprintf(h, sizeof h, "Last-Event-ID: %llu", (unsigned long long)s->track.last_id);
         ss->headers = curl_slist_append(NULL, h);
-        if (s->track.epoch)
-            snprintf(url + n, sizeof url - n, "?epoch=%llu", (unsigned long long)s->track.epoch);
-    } else if (s->track.epoch) {
-        snprintf(url + n, sizeof url - n, "?since=0&epoch=%llu", (unsigned long long)s->track.epoch);
-    } else {
-        snprintf(url + n, sizeof url - n, "?since=0");
     }
     ss->headers = curl_slist_append(ss->headers, "Accept: text/event-stream");
     curl_easy_setopt(ss->x.easy, CURLOPT_URL, url);

@@ -50,11 +50,17 @@ void subscriber_ok(struct subscriber *s)
     s->backoff_ms = 0;
 }
 
-void subscriber_url(const struct subscriber *s, const char *endpoint, char *buf, size_t cap)
+void subscriber_url(const struct subscriber *s, const char *endpoint, bool since_in_header,
+                    char *buf, size_t cap)
 {
-    char channel[64];
+    char channel[64], since[32] = "", epoch[32] = "";
     run_channel_name(s->run, s->track.channel, channel, sizeof channel);
-    snprintf(buf, cap, "%s%s%s", s->run->cfg->url, endpoint, channel);
+    if (!since_in_header)
+        snprintf(since, sizeof since, "since=%llu", (unsigned long long)s->track.last_id);
+    if (s->track.epoch)
+        snprintf(epoch, sizeof epoch, "epoch=%llu", (unsigned long long)s->track.epoch);
+    snprintf(buf, cap, "%s%s%s%s%s%s%s", s->run->cfg->url, endpoint, channel,
+             since[0] || epoch[0] ? "?" : "", since, since[0] && epoch[0] ? "&" : "", epoch);
 }
 
 CURL *subscriber_easy(struct subscriber *s, curl_write_callback write, void *ud)

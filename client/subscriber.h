@@ -36,8 +36,12 @@ void subscriber_retry(struct subscriber *s);
 /* A connection or answer succeeded: the backoff starts over. */
 void subscriber_ok(struct subscriber *s);
 
-/* "http://host:port" + "/ws/<channel>" etc. into buf. */
-void subscriber_url(const struct subscriber *s, const char *endpoint, char *buf, size_t cap);
+/* "http://host:port" + "/ws/<channel>" etc. + the cursor: "?since=N",
+ * and "&epoch=E" once the subscriber knows which server start its cursor is
+ * of (so that a restart shows as a reset, not as silence). since_in_header:
+ * the cursor goes in a header (SSE's Last-Event-ID), only the epoch here. */
+void subscriber_url(const struct subscriber *s, const char *endpoint, bool since_in_header,
+                    char *buf, size_t cap);
 
 /* An easy handle with what every HTTP subscriber sets (timeouts, no
  * signals, TCP_NODELAY, --no-keepalive). */

@@ -59,11 +59,22 @@ int payload_parse(const char *data, size_t len, uint64_t *k, uint64_t *sched_us)
     return 0;
 }
 
+/* The bitsets of received (per subscriber) and acknowledged (per run)
+ * sequence numbers. */
+static bool bit_get(const uint8_t *set, uint64_t i)
+{
+    return set[i >> 3] & (1u << (i & 7));
+}
+
+static void bit_set(uint8_t *set, uint64_t i)
+{
+    set[i >> 3] |= (uint8_t)(1u << (i & 7));
+}
+
 static bool seen_test_and_set(struct sub_track *t, uint64_t seq)
 {
-    uint8_t bit = (uint8_t)(1u << (seq & 7));
-    bool was = t->seen[seq >> 3] & bit;
-    t->seen[seq >> 3] |= bit;
+    bool was = bit_get(t->seen, seq);
+    bit_set(t->seen, seq);
     return was;
 }
 
@@ -220,20 +231,13 @@ int track_envelope(struct run *run, struct sub_track *t, const char *json, size_
     return 0;
 }
 
-void run_ack(struct run *run, uint64_t k)
-{
-    run->acked[k >> 3] |= (uint8_t)(1u << (k & 7));
-}
+void run_ack(struct run *run, uint64_t k) { bit_set(run->acked, k); }
 
-bool run_acked(const struct run *run, uint64_t k)
-{
-    return run->acked[k >> 3] & (1u << (k & 7));
-}
+bool run_acked(const struct run *run, uint64_t k) { return bit_get(run->acked, k); }
 
 void track_unacked(struct run *run, struct sub_track *t, uint64_t k)
 {
-    uint64_t seq = k / run->cfg->channels;
-    if (!(t->seen[seq >> 3] & (1u << (seq & 7))))
+    if (!bit_get(t->seen, k / run->cfg->channels))
         return;
     run->delivered--;
     run->delivered_unacked++;

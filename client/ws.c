@@ -47,12 +47,7 @@ static int ws_connect(struct ws_sub *ws)
 {
     struct subscriber *s = ws->s;
     char url[640];
-    subscriber_url(s, "/ws/", url, sizeof url);
-    size_t n = strlen(url);
-    snprintf(url + n, sizeof url - n, "?since=%llu", (unsigned long long)s->track.last_id);
-    n = strlen(url);
-    if (s->track.epoch)               /* the cursor's start: a restart then shows */
-        snprintf(url + n, sizeof url - n, "&epoch=%llu", (unsigned long long)s->track.epoch);
+    subscriber_url(s, "/ws/", false, url, sizeof url);
     ws->conn = wsconn_open(s->run->base, url, s->run->cfg->connect_timeout_us, &ws_callbacks,
                            ws, &s->run->cost);
     return ws->conn ? 0 : -1;

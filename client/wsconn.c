@@ -17,6 +17,7 @@
 
 #include "https.h"
 #include "run.h"
+#include "sendhold.h"
 #include "wshandshake.h"
 
 /* The largest message accepted: a --max-message payload, escaped, framed
@@ -24,7 +25,6 @@
 #define WSCONN_MESSAGE_MAX (8u << 20)
 #define WSCONN_CLOSE_GRACE_US 1000000
 #define WSCONN_DEFAULT_TIMEOUT_US 300000000u
-#define WSCONN_FRAME_HEADER_MAX 14    /* 2 + 8 (length) + 4 (mask) */
 #define WSCONN_MAXAGE_S (7L * 24 * 3600)
 
 /* ---- the connector ------------------------------------------------------
@@ -68,8 +68,7 @@ struct wsconn {
      * frame bytes that came with the answer, fed to wslay first. */
     char *buf;
     size_t len, off;
-    uint8_t hold[WSCONN_FRAME_HEADER_MAX];  /* a frame header waiting for its payload */
-    size_t hold_len;
+    struct send_hold hold;            /* a frame header waiting for its payload */
     unsigned depth;                   /* entries running */
     bool dead;                        /* freed by the owner during an entry */
     bool broken;                      /* a send failed outside an entry */
@@ -312,52 +311,31 @@ static ssize_t on_wslay_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t l
     return (ssize_t)n;
 }
 
-/* Send hold + data in one call. Returns the bytes of `data` sent, or -1
- * with the wslay error set. */
-static ssize_t send_with_hold(struct wsconn *c, const uint8_t *data, size_t len)
+/* curl_easy_send: how many bytes went (0: it would block), -1 on failure. */
+static ssize_t curl_write(void *ud, const uint8_t *p, size_t len)
 {
-    uint8_t out[4096];
-    const uint8_t *p = data;
-    size_t total = len;
-    if (c->hold_len) {
-        size_t take = len < sizeof out - c->hold_len ? len : sizeof out - c->hold_len;
-        memcpy(out, c->hold, c->hold_len);
-        memcpy(out + c->hold_len, data, take);
-        p = out;
-        total = c->hold_len + take;
-    }
+    struct wsconn *c = ud;
     size_t n = 0;
-    CURLcode rc = curl_easy_send(c->easy, p, total, &n);
-    if (rc != CURLE_OK && rc != CURLE_AGAIN) {
-        wslay_event_set_error(c->ctx, WSLAY_ERR_CALLBACK_FAILURE);
+    CURLcode rc = curl_easy_send(c->easy, p, len, &n);
+    if (rc != CURLE_OK && rc != CURLE_AGAIN)
         return -1;
-    }
     if (c->cost)
         c->cost->bytes_tx += n;
-    size_t held = n < c->hold_len ? n : c->hold_len;
-    memmove(c->hold, c->hold + held, c->hold_len - held);
-    c->hold_len -= held;
-    if (n == held) {                  /* none of `data` went: wslay retries it */
-        wslay_event_set_error(c->ctx, WSLAY_ERR_WOULDBLOCK);
-        return -1;
-    }
-    return (ssize_t)(n - held);
+    return (ssize_t)n;
 }
 
 static ssize_t on_wslay_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
                              int flags, void *ud)
 {
-    (void)ctx;
-    struct wsconn *c = ud;
-    /* wslay writes a frame's header and payload in two calls (MSG_MORE on
-     * the header); libcurl has no MSG_MORE, so the header waits for its
-     * payload: one segment (one TLS record) per frame, not two. */
-    if ((flags & WSLAY_MSG_MORE) && c->hold_len + len <= sizeof c->hold) {
-        memcpy(c->hold + c->hold_len, data, len);
-        c->hold_len += len;
-        return (ssize_t)len;
-    }
-    return send_with_hold(c, data, len);
+    /* libcurl has no MSG_MORE: the header waits for its payload (one
+     * segment, one TLS record per frame, not two). */
+    ssize_t n = send_hold_send(&((struct wsconn *)ud)->hold, data, len,
+                               (flags & WSLAY_MSG_MORE) != 0, curl_write, ud);
+    if (n > 0)
+        return n;
+    /* 0: none of `data` went; wslay offers it again when writable */
+    wslay_event_set_error(ctx, n == 0 ? WSLAY_ERR_WOULDBLOCK : WSLAY_ERR_CALLBACK_FAILURE);
+    return -1;
 }
 
 static int on_wslay_genmask(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, void *ud)
@@ -726,7 +704,7 @@ int wsconn_send_text(struct wsconn *c, const char *text, size_t len)
 
 size_t wsconn_queued(const struct wsconn *c)
 {
-    return c->state == WS_OPEN ? wslay_event_get_queued_msg_length(c->ctx) + c->hold_len : 0;
+    return c->state == WS_OPEN ? wslay_event_get_queued_msg_length(c->ctx) + c->hold.len : 0;
 }
 
 void wsconn_close(struct wsconn *c, uint16_t code)

@@ -25,4 +25,17 @@ struct cursor {
  * is nothing to be stale. */
 bool cursor_stale(const struct cursor *c, const struct bus_channel *ch, uint64_t epoch);
 
+/* What a subscriber learns about its cursor, as the JSON object both
+ * streaming transports send (SSE as an event's data, WebSocket as a text
+ * frame; docs/PROTOCOL.md). Each writes the object into buf (at least
+ * CURSOR_MARKER_MAX bytes, NUL-terminated) and returns its length. None has
+ * an "id", which tells them from messages. */
+#define CURSOR_MARKER_MAX 160
+/* The first thing on every stream: this start's epoch, where the channel is. */
+int cursor_hello(char *buf, uint64_t epoch, uint64_t last_id);
+/* The cursor `since` was of another start: served from the beginning. */
+int cursor_reset(char *buf, uint64_t epoch, uint64_t since, uint64_t last_id);
+/* Ids since+1 .. first-1 fell out of the history before they were sent. */
+int cursor_gap(char *buf, uint64_t since, uint64_t first, uint64_t lost);
+
 #endif

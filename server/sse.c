@@ -50,11 +50,9 @@ static size_t sse_queued(struct fanout *f)
 static void sse_send_gap(struct fanout *f, uint64_t since, uint64_t first, uint64_t lost)
 {
     struct sse_stream *s = (struct sse_stream *)f;
-    evbuffer_add_printf(s->out,
-                        "event: gap\ndata: {\"gap\":true,\"since\":%llu,\"first_id\":%llu,"
-                        "\"lost\":%llu}\n\n",
-                        (unsigned long long)since, (unsigned long long)first,
-                        (unsigned long long)lost);
+    char text[CURSOR_MARKER_MAX];
+    cursor_gap(text, since, first, lost);
+    evbuffer_add_printf(s->out, "event: gap\ndata: %s\n\n", text);
     sse_wake(s);
 }
 
@@ -143,21 +141,18 @@ static const char *sse_cursor(struct MHD_Connection *conn, struct cursor *c)
 
 /* Before anything else: the epoch (and where the channel is) as an event
  * EventSource's onmessage ignores; then, for a cursor of another start, the
- * reset marker. Their data are the WebSocket's hello and reset frames. The
- * reset's "id: 0" makes a browser that reconnects before the next message
- * send Last-Event-ID: 0, which is right from now on. */
+ * reset marker. The reset's "id: 0" makes a browser that reconnects before
+ * the next message send Last-Event-ID: 0, which is right from now on. */
 static void sse_hello(struct sse_stream *s, const struct bus_channel *ch,
                       const struct cursor *c, bool reset)
 {
-    unsigned long long epoch = s->srv->epoch, last = bus_last_id(ch);
-    evbuffer_add_printf(s->out,
-                        "event: hello\ndata: {\"hello\":true,\"epoch\":%llu,\"last_id\":%llu}\n\n",
-                        epoch, last);
-    if (reset)
-        evbuffer_add_printf(s->out,
-                            "event: reset\nid: 0\ndata: {\"reset\":true,\"epoch\":%llu,"
-                            "\"since\":%llu,\"last_id\":%llu}\n\n",
-                            epoch, (unsigned long long)c->since, last);
+    char text[CURSOR_MARKER_MAX];
+    cursor_hello(text, s->srv->epoch, bus_last_id(ch));
+    evbuffer_add_printf(s->out, "event: hello\ndata: %s\n\n", text);
+    if (reset) {
+        cursor_reset(text, s->srv->epoch, c->since, bus_last_id(ch));
+        evbuffer_add_printf(s->out, "event: reset\nid: 0\ndata: %s\n\n", text);
+    }
 }
 
 /* ?tag=T: 0 absent, 1 valid, -1 malformed. Same alphabet as channels. */

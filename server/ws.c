@@ -165,20 +165,26 @@ static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
     return -1;
 }
 
+/* One write of ours to the client: to the socket, or for wss:// into the
+ * connection's TLS session (wstls.h). Counts what went; -1 with errno. */
+static ssize_t ws_write(struct ws_session *s, const void *data, size_t len, bool more)
+{
+    ssize_t n;
+    do
+        n = s->tls ? wstls_send(s->tls, data, len, more)
+                   : send(s->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT | (more ? MSG_MORE : 0));
+    while (n < 0 && errno == EINTR);
+    if (n > 0)
+        stats.bytes_out[T_WS] += (uint64_t)n;
+    return n;
+}
+
 static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data,
                           size_t len, int flags, void *user)
 {
-    struct ws_session *s = user;
-    int more = (flags & WSLAY_MSG_MORE) ? MSG_MORE : 0;
-    ssize_t n;
-    do
-        n = s->tls ? wstls_send(s->tls, data, len, more != 0)
-                   : send(s->fd, data, len, MSG_NOSIGNAL | more);
-    while (n < 0 && errno == EINTR);
-    if (n >= 0) {
-        stats.bytes_out[T_WS] += (uint64_t)n;
+    ssize_t n = ws_write(user, data, len, (flags & WSLAY_MSG_MORE) != 0);
+    if (n >= 0)
         return n;
-    }
     wslay_event_set_error(ctx, errno == EAGAIN || errno == EWOULDBLOCK
                                    ? WSLAY_ERR_WOULDBLOCK : WSLAY_ERR_CALLBACK_FAILURE);
     return -1;
@@ -239,11 +245,7 @@ static void ws_on_readable(evutil_socket_t fd, short what, void *arg)
          * safe when no frame of ours is half-written (no write pending). */
         if (!s->wev_on && !wslay_event_get_close_sent(s->ctx)) {
             static const uint8_t close_1002[] = { 0x88, 0x02, 0x03, 0xea };
-            ssize_t n = s->tls ? wstls_send(s->tls, close_1002, sizeof close_1002, false)
-                               : send(s->fd, close_1002, sizeof close_1002,
-                                      MSG_NOSIGNAL | MSG_DONTWAIT);
-            if (n > 0)
-                stats.bytes_out[T_WS] += (uint64_t)n;
+            ws_write(s, close_1002, sizeof close_1002, false);
             s->raw_close_sent = true;
         }
         ws_destroy(s);
@@ -296,30 +298,22 @@ static void ws_send_msg(struct fanout *f, const struct bus_msg *m)
 
 static void ws_send_gap(struct fanout *f, uint64_t since, uint64_t first, uint64_t lost)
 {
-    char text[160];
-    int n = snprintf(text, sizeof text,
-                     "{\"gap\":true,\"since\":%llu,\"first_id\":%llu,\"lost\":%llu}",
-                     (unsigned long long)since, (unsigned long long)first,
-                     (unsigned long long)lost);
+    char text[CURSOR_MARKER_MAX];
+    int n = cursor_gap(text, since, first, lost);
     ws_queue_text((struct ws_session *)f, text, (size_t)n);
 }
 
 /* First frame of every session: the epoch, and where the channel is; then
- * the reset marker for a cursor of another start. Neither has an "id",
- * which tells them from messages. */
+ * the reset marker for a cursor of another start. */
 static void ws_send_hello(struct ws_session *s, const struct cursor *c, bool reset)
 {
-    char text[160];
-    unsigned long long epoch = s->srv->epoch, last = bus_last_id(s->ch);
-    int n = snprintf(text, sizeof text, "{\"hello\":true,\"epoch\":%llu,\"last_id\":%llu}",
-                     epoch, last);
+    char text[CURSOR_MARKER_MAX];
+    int n = cursor_hello(text, s->srv->epoch, bus_last_id(s->ch));
     ws_queue_text(s, text, (size_t)n);
-    if (!reset)
-        return;
-    n = snprintf(text, sizeof text,
-                 "{\"reset\":true,\"epoch\":%llu,\"since\":%llu,\"last_id\":%llu}",
-                 epoch, (unsigned long long)c->since, last);
-    ws_queue_text(s, text, (size_t)n);
+    if (reset) {
+        n = cursor_reset(text, s->srv->epoch, c->since, bus_last_id(s->ch));
+        ws_queue_text(s, text, (size_t)n);
+    }
 }
 
 static void ws_drop(struct fanout *f)

@@ -4,16 +4,13 @@
 #include <gnutls/gnutls.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 
-#define WSTLS_HOLD_MAX 14             /* a frame header: 2 + 8 (length) + 4 (mask) */
-#define WSTLS_RECORD 16384            /* TLS's largest plaintext record */
+#include "sendhold.h"
 
 struct wstls {
     gnutls_session_t session;
     int fd;
-    uint8_t hold[WSTLS_HOLD_MAX];     /* a frame header waiting for its payload */
-    size_t hold_len;
+    struct send_hold hold;            /* a frame header waiting for its payload */
     bool blocked;                     /* GnuTLS holds a record the socket did not take */
 };
 
@@ -35,41 +32,34 @@ struct wstls *wstls_open(struct MHD_Connection *conn)
 
 int wstls_fd(const struct wstls *t) { return t->fd; }
 
-ssize_t wstls_send(struct wstls *t, const void *data, size_t len, bool more)
+/* One TLS record (GnuTLS cuts a longer write at the record size and says
+ * how much went). After GNUTLS_E_AGAIN the caller retries with the same
+ * bytes (wslay resends the rest of the frame; the header is still held),
+ * which is what GnuTLS asks: it then finishes the record it kept. */
+static ssize_t record_write(void *ud, const uint8_t *p, size_t len)
 {
-    if (more && t->hold_len + len <= sizeof t->hold) {
-        memcpy(t->hold + t->hold_len, data, len);
-        t->hold_len += len;
-        return (ssize_t)len;
-    }
-    uint8_t out[WSTLS_RECORD];
-    const void *p = data;
-    size_t total = len < WSTLS_RECORD ? len : WSTLS_RECORD;
-    if (t->hold_len) {
-        size_t take = len < sizeof out - t->hold_len ? len : sizeof out - t->hold_len;
-        memcpy(out, t->hold, t->hold_len);
-        memcpy(out + t->hold_len, data, take);
-        p = out;
-        total = t->hold_len + take;
-    }
-    /* After GNUTLS_E_AGAIN the caller retries with the same bytes (wslay
-     * resends the rest of the frame; the header is still held), which is
-     * what GnuTLS asks: it then finishes the record it kept. */
-    ssize_t n = gnutls_record_send(t->session, p, total);
+    struct wstls *t = ud;
+    ssize_t n = gnutls_record_send(t->session, p, len);
     if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
         t->blocked = true;
-        errno = EAGAIN;
-        return -1;
+        return 0;
     }
-    if (n < 0) {
-        errno = EPIPE;
+    if (n < 0)
         return -1;
-    }
     t->blocked = false;
-    size_t held = (size_t)n < t->hold_len ? (size_t)n : t->hold_len;
-    memmove(t->hold, t->hold + held, t->hold_len - held);
-    t->hold_len -= held;
-    return (ssize_t)((size_t)n - held);
+    return n;
+}
+
+ssize_t wstls_send(struct wstls *t, const void *data, size_t len, bool more)
+{
+    ssize_t n = send_hold_send(&t->hold, data, len, more, record_write, t);
+    if (n == 0 && len > 0)
+        errno = EAGAIN;
+    else if (n < 0)
+        errno = EPIPE;
+    else
+        return n;
+    return -1;
 }
 
 void wstls_close(struct wstls *t)

@@ -215,11 +215,8 @@ static void session_gap(struct fanout *f, uint64_t since, uint64_t first, uint64
 {
     struct session *s = (struct session *)f;
     expect_gap(&s->cur, since, first, lost);
-    char text[160];
-    int n = snprintf(text, sizeof text,
-                     "{\"gap\":true,\"since\":%llu,\"first_id\":%llu,\"lost\":%llu}",
-                     (unsigned long long)since, (unsigned long long)first,
-                     (unsigned long long)lost);
+    char text[CURSOR_MARKER_MAX];
+    int n = cursor_gap(text, since, first, lost);
     queue_text(s, text, (size_t)n);
 }
 
@@ -333,9 +330,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bool reset = cursor_stale(&c, ch, EPOCH);
     FUZZ_CHECK(reset == (c.has_since && ((c.has_epoch && c.epoch != EPOCH) ||
                                          c.since > bus_last_id(ch))));
-    queue_text(&s, "{\"hello\":true}", 14);
+    char text[CURSOR_MARKER_MAX];
+    queue_text(&s, text, (size_t)cursor_hello(text, EPOCH, bus_last_id(ch)));
     if (reset)
-        queue_text(&s, "{\"reset\":true}", 14);
+        queue_text(&s, text, (size_t)cursor_reset(text, EPOCH, c.since, bus_last_id(ch)));
     uint64_t since = reset ? 0 : c.since;
     expect_start(&s.cur, ch, c.has_since, since);
     fanout_start(&s.fan, &session_ops, ch, MAX_QUEUE, c.has_since, since);
