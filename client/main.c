@@ -12,8 +12,10 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "dialect.h"
 #include "https.h"
 #include "parse.h"
+#include "procstat.h"
 #include "publisher.h"
 #include "report.h"
 #include "stats_fetch.h"
@@ -31,6 +33,12 @@ static const char usage[] =
     "scheduled publish time, loss, throughput and cost per delivered message.\n"
     "\n"
     "  --url URL             server base URL, http:// or https:// (http://127.0.0.1:8080)\n"
+    "  --dialect D           the server's protocol: pushpull (pushpull-server and\n"
+    "                        peers speaking it) or nchan (Nchan, as peers/nchan\n"
+    "                        configures it)                     (pushpull)\n"
+    "  --server-pid PIDS     comma-separated pids of the server's processes on this\n"
+    "                        host: its CPU and memory are read from /proc (for\n"
+    "                        every dialect; without it, pushpull's /stats only)\n"
     "  --publish-url URL     where the publisher sends, if not --url (e.g. the\n"
     "                        server itself while subscribers go through a relay)\n"
     "  --transport T         poll|longpoll|sse|ws|all, or a comma list (all)\n"
@@ -100,7 +108,28 @@ static void parse_transports(struct client_config *cfg, const char *v)
     }
 }
 
-enum { O_URL = 256, O_PUBLISH_URL, O_TRANSPORT, O_SUBS, O_CHANNELS, O_RATE, O_SIZE, O_DURATION, O_WARMUP,
+static void parse_pids(struct client_config *cfg, const char *v)
+{
+    const unsigned max = sizeof cfg->server_pids / sizeof cfg->server_pids[0];
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", v);
+    cfg->nserver_pids = 0;
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (cfg->nserver_pids == max)
+            cli_usage_error("--server-pid: at most %u pids", max);
+        int pid = (int)cli_count("--server-pid", t, 1, INT32_MAX);
+        char path[32];
+        snprintf(path, sizeof path, "/proc/%d", pid);
+        if (access(path, F_OK) != 0)
+            cli_usage_error("--server-pid: no process %d on this host", pid);
+        cfg->server_pids[cfg->nserver_pids++] = pid;
+    }
+    if (cfg->nserver_pids == 0)
+        cli_usage_error("--server-pid: '%s' names no pid", v);
+}
+
+enum { O_URL = 256, O_DIALECT, O_SERVER_PID, O_PUBLISH_URL, O_TRANSPORT, O_SUBS, O_CHANNELS, O_RATE, O_SIZE, O_DURATION, O_WARMUP,
        O_IDLE_HOLD, O_DRAIN, O_POLL_INTERVAL, O_LP_TIMEOUT, O_CONNECT_TIMEOUT, O_CONNECT_RATE, O_CHURN,
        O_CONNECTIONS, O_NO_KEEPALIVE, O_PUBLISH_VIA, O_SEED, O_JSON, O_CSV, O_CACERT,
        O_INSECURE, O_QUIET,
@@ -110,6 +139,8 @@ static void parse_args(int argc, char **argv, struct client_config *cfg)
 {
     static const struct option opts[] = {
         { "url", required_argument, NULL, O_URL },
+        { "dialect", required_argument, NULL, O_DIALECT },
+        { "server-pid", required_argument, NULL, O_SERVER_PID },
         { "publish-url", required_argument, NULL, O_PUBLISH_URL },
         { "transport", required_argument, NULL, O_TRANSPORT },
         { "subscribers", required_argument, NULL, O_SUBS },
@@ -143,6 +174,11 @@ static void parse_args(int argc, char **argv, struct client_config *cfg)
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case O_URL: set_url(cfg->url, sizeof cfg->url, "--url", optarg); break;
+        case O_DIALECT:
+            if (!(cfg->dialect = dialect_find(optarg)))
+                cli_usage_error("--dialect: '%s' is not %s", optarg, dialect_names());
+            break;
+        case O_SERVER_PID: parse_pids(cfg, optarg); break;
         case O_PUBLISH_URL:
             set_url(cfg->publish_url, sizeof cfg->publish_url, "--publish-url", optarg);
             break;
@@ -229,6 +265,8 @@ struct runner {
     struct cost cost0, cost1;
     struct rusage ru0, ru1;
     struct server_sample srv0, srv1;
+    struct proc_sample proc0, proc1;  /* --server-pid: CPU over the cost window */
+    struct proc_sample rss_base, rss_end;   /* before connecting; at the measure end */
     struct stats_fetch *fetch0, *fetch1;
     const char *failure;
     bool tty;
@@ -282,6 +320,18 @@ static void enter_phase(struct runner *r, enum phase ph, uint64_t now)
     r->phase_start_us = now;
 }
 
+/* The server's figures at an edge of the cost window: its /stats (when the
+ * dialect has one) fetched without blocking, and /proc for --server-pid. */
+static struct stats_fetch *server_sample_start(struct runner *r, struct server_sample *srv,
+                                               struct proc_sample *proc)
+{
+    const struct client_config *cfg = r->run->cfg;
+    *proc = proc_sample(cfg->server_pids, cfg->nserver_pids);
+    if (!dialect_of(cfg)->has_stats)
+        return NULL;
+    return stats_fetch_start(r->pub_loop, cfg->publish_url, srv);
+}
+
 static void churn(struct runner *r, uint64_t now)
 {
     const struct transport_ops *ops = ops_of(r->run->transport);
@@ -332,12 +382,13 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         if (now >= run->measure_start_us) {
             r->cost0 = run->cost;
             getrusage(RUSAGE_SELF, &r->ru0);
-            r->fetch0 = stats_fetch_start(r->pub_loop, cfg->publish_url, &r->srv0);
+            r->fetch0 = server_sample_start(r, &r->srv0, &r->proc0);
             enter_phase(r, PH_MEASURE, now);
         }
         break;
     case PH_MEASURE:
         if (now >= run->measure_end_us) {
+            r->rss_end = proc_sample(cfg->server_pids, cfg->nserver_pids);
             r->drain_end_us = now + cfg->drain_us;
             enter_phase(r, PH_DRAIN, now);
         }
@@ -352,7 +403,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
             getrusage(RUSAGE_SELF, &r->ru1);
             r->cost1 = run->cost;
             r->cost_end_us = now;
-            r->fetch1 = stats_fetch_start(r->pub_loop, cfg->publish_url, &r->srv1);
+            r->fetch1 = server_sample_start(r, &r->srv1, &r->proc1);
         }
         if (r->cost_end_us && stats_fetch_done(r->fetch0) && stats_fetch_done(r->fetch1)) {
             enter_phase(r, PH_DONE, now);
@@ -387,6 +438,7 @@ static int runner_setup(struct runner *r, struct run *run)
     r->pub = publisher_new(run, r->pub_loop);
     if (!r->pub || publisher_prepare(r->pub) != 0)
         return -1;
+    r->rss_base = proc_sample(cfg->server_pids, cfg->nserver_pids);
     size_t seen_bytes = (size_t)(run->seq_cap / 8 + 1);
     uint64_t now = run_now_us();
     for (unsigned i = 0; i < cfg->subscribers; i++) {
@@ -454,6 +506,27 @@ static void settle_unacked(struct runner *r)
     }
 }
 
+/* The server's CPU over the cost window: from /proc when the runner named
+ * its processes (the same measure for every server), else from its /stats. */
+static void server_figures(const struct runner *r, enum transport t, struct run_extra *x)
+{
+    /* Across a server restart the counters started over: no difference. */
+    bool stats = r->srv0.ok && r->srv1.ok && r->srv0.epoch == r->srv1.epoch;
+    if (stats)
+        x->server_bytes_out = r->srv1.bytes_out[t] - r->srv0.bytes_out[t];
+    if (r->proc0.ok && r->proc1.ok) {
+        x->server_cpu_s = r->proc1.cpu_s - r->proc0.cpu_s;
+        x->server_cpu_source = "proc";
+    } else if (stats) {
+        x->server_cpu_s = r->srv1.cpu_s - r->srv0.cpu_s;
+        x->server_cpu_source = "stats";
+    }
+    if (r->rss_base.ok && r->rss_end.ok) {
+        x->server_rss_base = r->rss_base.rss_bytes;
+        x->server_rss = r->rss_end.rss_bytes;
+    }
+}
+
 static void run_transport(const struct client_config *cfg, enum transport t,
                           struct run *run, struct run_extra *x)
 {
@@ -514,11 +587,7 @@ static void run_transport(const struct client_config *cfg, enum transport t,
     x->cost_window_s = r.cost_end_us > run->measure_start_us
                            ? (double)(r.cost_end_us - run->measure_start_us) / 1e6 : 0;
     x->client_cpu_s = cpu_seconds(&r.ru1) - cpu_seconds(&r.ru0);
-    /* Across a server restart the counters started over: no difference. */
-    if (r.srv0.ok && r.srv1.ok && r.srv0.epoch == r.srv1.epoch) {
-        x->server_cpu_s = r.srv1.cpu_s - r.srv0.cpu_s;
-        x->server_bytes_out = r.srv1.bytes_out[t] - r.srv0.bytes_out[t];
-    }
+    server_figures(&r, t, x);
     cost_window(&run->cost, &r.cost0, &r.cost1);
     settle_unacked(&r);
 out:
@@ -532,6 +601,22 @@ out:
     if (run->base)
         event_base_free(run->base);
     run->base = NULL;
+}
+
+/* The server lacks this transport: a row that says so, no figures. */
+static void not_offered(const struct client_config *cfg, enum transport t, struct run *run,
+                        struct run_extra *x)
+{
+    memset(run, 0, sizeof *run);
+    memset(x, 0, sizeof *x);
+    run->cfg = cfg;
+    run->transport = t;
+    hist_init(&run->latency);
+    hist_init(&run->latency_uncorrected);
+    hist_init(&run->connect_time);
+    hist_init(&run->first_message);
+    x->server_cpu_s = -1;
+    x->not_offered = true;
 }
 
 /* ---- main ------------------------------------------------------------- */
@@ -588,7 +673,8 @@ static int server_reachable(const struct client_config *cfg, const char *base,
         return -1;
     }
     if (status != 200) {
-        snprintf(err, errlen, "%s/healthz answered %ld: is it a pushpull-server?", base, status);
+        snprintf(err, errlen, "%s/healthz answered %ld: is it a server of dialect %s?", base,
+                 status, dialect_of(cfg)->name);
         return -1;
     }
     return 0;
@@ -603,6 +689,7 @@ static void on_interrupt(int sig)
 int main(int argc, char **argv)
 {
     struct client_config cfg = {
+        .dialect = &dialect_pushpull,
         .url = "http://127.0.0.1:8080",
         .transports = { true, true, true, true },
         .subscribers = 10,
@@ -648,6 +735,8 @@ int main(int argc, char **argv)
     json_t *manifest = report_manifest();
     if (manifest)                     /* what the subscribers' connections negotiated */
         json_object_set_new(manifest, "tls", tls[0] ? json_string(tls) : json_null());
+    if (manifest)
+        json_object_set_new(manifest, "dialect", json_string(cfg.dialect->name));
     json_t *runs_json = json_array();
     struct run *runs[TR_COUNT];
     struct run_extra extras[TR_COUNT];
@@ -659,7 +748,10 @@ int main(int argc, char **argv)
         runs[n] = calloc(1, sizeof *runs[n]);
         if (!runs[n])
             break;
-        run_transport(&cfg, (enum transport)t, runs[n], &extras[n]);
+        if (cfg.dialect->offers[t])
+            run_transport(&cfg, (enum transport)t, runs[n], &extras[n]);
+        else
+            not_offered(&cfg, (enum transport)t, runs[n], &extras[n]);
         if (extras[n].failure)
             status = 1;
         json_array_append_new(runs_json, report_run_json(runs[n], &extras[n]));
