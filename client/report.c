@@ -372,7 +372,6 @@ static json_t *config_json(const struct client_config *cfg)
     /* a string: a 64-bit seed does not survive JSON readers that use doubles */
     snprintf(seed, sizeof seed, "%" PRIu64, cfg->seed);
     int rc = json_object_set_new(o, "url", j_text(cfg->url))
-           | json_object_set_new(o, "dialect", json_string(dialect_of(cfg)->name))
            | json_object_set_new(o, "publish_url", j_text(cfg->publish_url))
            | json_object_set_new(o, "transports", transports_json(cfg))
            | json_object_set_new(o, "subscribers", json_integer(cfg->subscribers))

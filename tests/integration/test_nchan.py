@@ -36,7 +36,6 @@ def t_main(peer):
     S.main = run_client(["--url", peer.url(), "--transport", "all",
                          "--server-pid", ",".join(map(str, peer.pids()))] + WORKLOAD, timeout=90)
     check_eq(S.main.rc, 0, "exit status; " + S.main.describe())
-    check_eq(S.main.doc["config"]["dialect"], "nchan", "config.dialect")
     check_eq(S.main.doc["manifest"]["dialect"], "nchan", "manifest.dialect")
 
 
