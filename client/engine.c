@@ -296,8 +296,9 @@ static void server_figures(const struct runner *r, enum transport t, struct run_
     }
 }
 
-void engine_run(const struct client_config *cfg, enum transport t,
-                          struct run *run, struct run_extra *x)
+/* A result with nothing measured yet. */
+static void run_blank(const struct client_config *cfg, enum transport t, struct run *run,
+                      struct run_extra *x)
 {
     memset(run, 0, sizeof *run);
     memset(x, 0, sizeof *x);
@@ -308,6 +309,12 @@ void engine_run(const struct client_config *cfg, enum transport t,
     hist_init(&run->latency_uncorrected);
     hist_init(&run->connect_time);
     hist_init(&run->first_message);
+}
+
+void engine_run(const struct client_config *cfg, enum transport t,
+                          struct run *run, struct run_extra *x)
+{
+    run_blank(cfg, t, run, x);
     snprintf(run->channel_prefix, sizeof run->channel_prefix, "%s-%s-", cfg->run_tag,
              transport_names[t]);
     run->k_measure_from = (uint64_t)ceil((double)cfg->warmup_us / 1e6 * cfg->rate);
@@ -376,14 +383,6 @@ out:
 void engine_not_offered(const struct client_config *cfg, enum transport t, struct run *run,
                         struct run_extra *x)
 {
-    memset(run, 0, sizeof *run);
-    memset(x, 0, sizeof *x);
-    run->cfg = cfg;
-    run->transport = t;
-    hist_init(&run->latency);
-    hist_init(&run->latency_uncorrected);
-    hist_init(&run->connect_time);
-    hist_init(&run->first_message);
-    x->server_cpu_s = -1;
+    run_blank(cfg, t, run, x);
     x->not_offered = true;
 }
