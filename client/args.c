@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "dialect.h"
+#include "parse.h"
 
 static const char usage[] =
     "usage: pushpull-client [options]\n"
@@ -47,6 +48,8 @@ static const char usage[] =
     "  --no-keepalive        a new TCP connection per request (HTTP transports)\n"
     "  --publish-via http|ws how the publisher sends            (http)\n"
     "  --seed N              poll phases and backoff jitter     (1)\n"
+    "  --run-tag TAG         channels are named TAG-<transport>-<n> (default: unique\n"
+    "                        per process), so another subscriber can join them\n"
     "  --json FILE           write the full result as JSON\n"
     "  --csv FILE            append one row per transport\n"
     "  --cacert FILE         https://: trust the certificates in this PEM file\n"
@@ -116,7 +119,7 @@ static void parse_pids(struct client_config *cfg, const char *v)
 
 enum { O_URL = 256, O_DIALECT, O_SERVER_PID, O_PUBLISH_URL, O_TRANSPORT, O_SUBS, O_CHANNELS, O_RATE, O_SIZE, O_DURATION, O_WARMUP,
        O_IDLE_HOLD, O_DRAIN, O_POLL_INTERVAL, O_LP_TIMEOUT, O_CONNECT_TIMEOUT, O_CONNECT_RATE, O_CHURN,
-       O_CONNECTIONS, O_NO_KEEPALIVE, O_PUBLISH_VIA, O_SEED, O_JSON, O_CSV, O_CACERT,
+       O_CONNECTIONS, O_NO_KEEPALIVE, O_PUBLISH_VIA, O_SEED, O_RUN_TAG, O_JSON, O_CSV, O_CACERT,
        O_INSECURE, O_QUIET,
        O_HELP, O_VERSION };
 
@@ -163,6 +166,7 @@ void args_parse(int argc, char **argv, struct client_config *cfg)
         { "no-keepalive", no_argument, NULL, O_NO_KEEPALIVE },
         { "publish-via", required_argument, NULL, O_PUBLISH_VIA },
         { "seed", required_argument, NULL, O_SEED },
+        { "run-tag", required_argument, NULL, O_RUN_TAG },
         { "json", required_argument, NULL, O_JSON },
         { "csv", required_argument, NULL, O_CSV },
         { "cacert", required_argument, NULL, O_CACERT },
@@ -214,6 +218,11 @@ void args_parse(int argc, char **argv, struct client_config *cfg)
                 cli_usage_error("--publish-via: '%s' is not http or ws", optarg);
             break;
         case O_SEED: cfg->seed = cli_count("--seed", optarg, 0, UINT32_MAX); break;
+        case O_RUN_TAG:
+            if (strlen(optarg) > 32 || !parse_channel_name(optarg, strlen(optarg)))
+                cli_usage_error("--run-tag: want [A-Za-z0-9_.-]{1,32}, got '%s'", optarg);
+            cfg->run_tag = optarg;
+            break;
         case O_JSON: cfg->json_path = optarg; break;
         case O_CSV: cfg->csv_path = optarg; break;
         case O_CACERT: cfg->cacert = optarg; break;

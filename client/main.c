@@ -88,7 +88,8 @@ int main(int argc, char **argv)
     srandom((unsigned)cfg.seed);
     char tag[32];
     snprintf(tag, sizeof tag, "pp%ld%04lx", (long)getpid(), (unsigned long)(random() & 0xffff));
-    cfg.run_tag = tag;
+    if (!cfg.run_tag)
+        cfg.run_tag = tag;
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, on_interrupt);
     signal(SIGTERM, on_interrupt);
