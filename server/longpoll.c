@@ -6,6 +6,9 @@
  * instead of holding an fd and a subscription for up to --longpoll-max. */
 #include <errno.h>
 #include <event2/event.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 
@@ -80,17 +83,22 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Something happened on the waiting request's socket. A client's FIN or
- * RST (EV_CLOSED: EPOLLRDHUP) ends the wait at once: the answer meets the
+ * RST (EV_CLOSED: EPOLLRDHUP; TCP leaves ESTABLISHED) ends the wait at once: the answer meets the
  * closed socket and MHD closes the connection. Bytes the client sent (a
  * pipelined request, a TLS alert) are left for MHD to read after the
  * answer; the watch is edge-triggered, so unread bytes do not make it spin
  * and a reset after them is still seen. */
 static void on_socket(evutil_socket_t fd, short what, void *arg)
 {
+    (void)what;
+    /* A peek sees the bytes a reset arrived behind: ask TCP instead. */
+    struct tcp_info ti = { 0 };
+    socklen_t len = sizeof ti;
     char b;
     ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-    if ((what & EV_CLOSED) || n == 0 ||
-        (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+    bool open = getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+                ti.tcpi_state == TCP_ESTABLISHED;
+    if (!open || n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
         longpoll_wake(arg, LP_CLIENT_LEFT);
 }
 
