@@ -206,21 +206,18 @@ void access_cors_headers(struct MHD_Connection *conn, struct MHD_Response *r)
     }
 }
 
-enum MHD_Result access_preflight(struct MHD_Connection *conn, const char *methods)
+struct MHD_Response *access_preflight(const char *methods)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
     if (!r)
-        return MHD_NO;
+        return NULL;
     char allow[64];
     snprintf(allow, sizeof allow, "%s, OPTIONS", methods);
     MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
-    access_cors_headers(conn, r);
     MHD_add_response_header(r, "Access-Control-Allow-Methods", methods);
     /* Last-Event-ID: EventSource sends it when it reconnects. */
     MHD_add_response_header(r, "Access-Control-Allow-Headers",
                             "Authorization, Content-Type, Last-Event-ID");
     MHD_add_response_header(r, "Access-Control-Max-Age", PREFLIGHT_MAX_AGE);
-    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_NO_CONTENT, r);
-    MHD_destroy_response(r);
-    return ret;
+    return r;
 }

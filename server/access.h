@@ -36,8 +36,10 @@ bool access_origin_allowed(struct MHD_Connection *conn);
 /* Vary: Origin, and Access-Control-Allow-Origin when the request's Origin
  * is allowed; nothing without --allow-origin. */
 void access_cors_headers(struct MHD_Connection *conn, struct MHD_Response *r);
-/* 204 to a CORS preflight (OPTIONS) for an endpoint taking `methods`. */
-enum MHD_Result access_preflight(struct MHD_Connection *conn, const char *methods);
+/* The 204 to a CORS preflight (OPTIONS) for an endpoint taking `methods`,
+ * to be sent with reply_send (which adds the CORS headers); NULL when out
+ * of memory. */
+struct MHD_Response *access_preflight(const char *methods);
 /* The WWW-Authenticate value of a 401 for this verdict (RFC 6750). */
 const char *access_challenge(enum access_verdict v);
 

@@ -31,6 +31,7 @@ struct limit_conn {
     int fd;
     bool waiting;                     /* on the list: a request is due */
     bool upgraded;
+    enum limit_excess excess;         /* decided when it was accepted */
     bool marked;                      /* rx_mark is set */
     uint64_t since_us;                /* the request's clock; 0: idle, no byte yet */
     uint64_t rx_mark;                 /* bytes received at the first sweep while idle */
@@ -235,6 +236,11 @@ void limit_conn_open(struct MHD_Connection *conn, void **socket_context)
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     c->fd = fd ? fd->connect_fd : -1;
     c->ip = ip_acquire(addr ? addr->client_addr : NULL);
+    size_t per_ip = lim.srv->cfg.max_connections_per_ip;
+    if (stats.http_connections > lim.srv->cfg.max_connections)
+        c->excess = LIMIT_TOTAL;
+    else if (per_ip && c->ip && c->ip->n > per_ip)
+        c->excess = LIMIT_PER_IP;
     if (lim.sweep_ev && c->fd >= 0)
         wait_start(c, clock_mono_us());
 }
@@ -251,11 +257,10 @@ void limit_conn_close(void **socket_context)
     *socket_context = NULL;
 }
 
-bool limit_ip_over(struct MHD_Connection *conn)
+enum limit_excess limit_conn_excess(struct MHD_Connection *conn)
 {
     const struct limit_conn *c = conn_of(conn);
-    size_t max = lim.srv->cfg.max_connections_per_ip;
-    return max && c && c->ip && c->ip->n > max;
+    return c ? c->excess : LIMIT_OK;
 }
 
 void limit_request_received(struct MHD_Connection *conn)
@@ -281,28 +286,4 @@ void limit_conn_upgraded(struct MHD_Connection *conn)
         return;
     c->upgraded = true;
     wait_stop(c);
-}
-
-/* ---- token bucket ----------------------------------------------------- */
-
-void rate_bucket_init(struct rate_bucket *b, double rate, uint64_t now_us)
-{
-    b->rate = rate;
-    b->tokens = rate > 1 ? rate : 1;
-    b->at_us = now_us;
-}
-
-bool rate_bucket_take(struct rate_bucket *b, uint64_t now_us)
-{
-    if (b->rate <= 0)
-        return true;
-    double burst = b->rate > 1 ? b->rate : 1;
-    b->tokens += (double)(now_us - b->at_us) * b->rate / 1e6;
-    if (b->tokens > burst)
-        b->tokens = burst;
-    b->at_us = now_us;
-    if (b->tokens < 1)
-        return false;
-    b->tokens -= 1;
-    return true;
 }

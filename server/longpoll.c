@@ -6,11 +6,16 @@
  * instead of holding an fd and a subscription for up to --longpoll-max. */
 #include <errno.h>
 #include <event2/event.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 
 #include "bus.h"
 #include "cursor.h"
+#include "http.h"
+#include "query.h"
 #include "server.h"
 #include "stats.h"
 #include "transports.h"
@@ -22,8 +27,8 @@ struct longpoll {
     struct server *srv;
     struct MHD_Connection *conn;
     struct event *timer;
-    struct event *watch;              /* readable while waiting: EOF or bytes */
-    uint64_t since, limit;
+    struct event *watch;              /* the client's socket while waiting */
+    struct poll_query q;
     enum lp_state state;
     struct longpoll *prev, *next;     /* the waiting list, for shutdown */
 };
@@ -77,20 +82,24 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
     longpoll_wake(arg, LP_TIMED_OUT);
 }
 
-/* The waiting request's socket became readable. A client waiting for its
- * answer sends nothing, so this is mostly its FIN or RST: answer now (the
- * answer meets the closed socket and MHD closes the connection). Bytes
- * (a pipelined request, a TLS alert) are left for MHD to read after the
- * answer; the watch is not re-armed, so it cannot spin on them. */
-static void on_readable(evutil_socket_t fd, short what, void *arg)
+/* Something happened on the waiting request's socket. A client's FIN or
+ * RST (EV_CLOSED: EPOLLRDHUP; TCP leaves ESTABLISHED) ends the wait at once: the answer meets the
+ * closed socket and MHD closes the connection. Bytes the client sent (a
+ * pipelined request, a TLS alert) are left for MHD to read after the
+ * answer; the watch is edge-triggered, so unread bytes do not make it spin
+ * and a reset after them is still seen. */
+static void on_socket(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
+    /* A peek sees the bytes a reset arrived behind: ask TCP instead. */
+    struct tcp_info ti = { 0 };
+    socklen_t len = sizeof ti;
     char b;
     ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+    bool open = getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+                ti.tcpi_state == TCP_ESTABLISHED;
+    if (!open || n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
         longpoll_wake(arg, LP_CLIENT_LEFT);
-    else if (n < 0)
-        event_add(((struct longpoll *)arg)->watch, NULL);   /* spurious: watch on */
 }
 
 static void longpoll_free(void *p)
@@ -109,7 +118,7 @@ static void longpoll_free(void *p)
 }
 
 static enum MHD_Result longpoll_wait(struct request *req, struct MHD_Connection *conn,
-                                     uint64_t since, uint64_t limit, uint64_t timeout_us)
+                                     const struct poll_query *q, uint64_t timeout_us)
 {
     struct longpoll *lp = calloc(1, sizeof *lp);
     if (!lp)
@@ -121,8 +130,7 @@ static enum MHD_Result longpoll_wait(struct request *req, struct MHD_Connection 
     }
     lp->srv = req->srv;
     lp->conn = conn;
-    lp->since = since;
-    lp->limit = limit;
+    lp->q = *q;
     lp->sub.on_msg = on_msg;
     req->transport = lp;
     req->transport_free = longpoll_free;
@@ -132,7 +140,8 @@ static enum MHD_Result longpoll_wait(struct request *req, struct MHD_Connection 
     evtimer_add(lp->timer, &tv);
     const union MHD_ConnectionInfo *fi =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (fi && (lp->watch = event_new(req->srv->base, fi->connect_fd, EV_READ, on_readable, lp)))
+    short watch = EV_READ | EV_CLOSED | EV_ET | EV_PERSIST;
+    if (fi && (lp->watch = event_new(req->srv->base, fi->connect_fd, watch, on_socket, lp)))
         event_add(lp->watch, NULL);   /* without it, the timer still ends the wait */
     lp->next = waiting;
     if (waiting)
@@ -147,32 +156,33 @@ enum MHD_Result longpoll_handle(struct request *req, struct MHD_Connection *conn
 {
     struct longpoll *lp = req->transport;
     if (lp)                           /* resumed: answer with what is there now */
-        return poll_answer(req, conn, true, lp->since, lp->limit, false, T_LONGPOLL);
+        return poll_answer(req, conn, &lp->q);
 
     const struct server_config *cfg = &req->srv->cfg;
     struct cursor c;
-    uint64_t limit, timeout_s;
-    const char *problem = poll_args(req, conn, &c, &limit);
+    struct poll_query q = { .has_since = true, .transport = T_LONGPOLL };
+    uint64_t timeout_s;
+    const char *problem = poll_args(req, conn, &c, &q);
     if (problem)
-        return http_reply_error(conn, MHD_HTTP_BAD_REQUEST, problem);
+        return reply_error(conn, MHD_HTTP_BAD_REQUEST, problem);
     uint64_t timeout_us = cfg->longpoll_timeout_us;
-    int rc = http_query_u64(conn, "timeout", UINT64_MAX, &timeout_s);
+    int rc = query_u64(conn, "timeout", UINT64_MAX, &timeout_s);
     if (rc < 0)
-        return http_reply_error(conn, MHD_HTTP_BAD_REQUEST,
-                                "timeout: want a non-negative integer (seconds)");
+        return reply_error(conn, MHD_HTTP_BAD_REQUEST,
+                           "timeout: want a non-negative integer (seconds)");
     if (rc > 0)
         timeout_us = timeout_s > cfg->longpoll_max_us / 1000000
                          ? cfg->longpoll_max_us : timeout_s * 1000000;
     /* A cursor from another start is answered at once, even with nothing
      * to send: the subscriber must learn that its cursor is void. */
-    if (cursor_stale(&c, req->ch, req->srv->epoch))
-        return poll_answer(req, conn, true, 0, limit, true, T_LONGPOLL);
+    if ((q.reset = cursor_stale(&c, req->ch, req->srv->epoch)))
+        return poll_answer(req, conn, &q);           /* since 0 */
     /* No cursor: wait for the next message. */
-    uint64_t since = c.has_since ? c.since : bus_last_id(req->ch);
-    struct bus_span span = bus_span_since(req->ch, since);
+    q.since = c.has_since ? c.since : bus_last_id(req->ch);
+    struct bus_span span = bus_span_since(req->ch, q.since);
     if (span.from <= span.to || timeout_us == 0 || req->srv->shutting_down)
-        return poll_answer(req, conn, true, since, limit, false, T_LONGPOLL);
-    return longpoll_wait(req, conn, since, limit, timeout_us);
+        return poll_answer(req, conn, &q);
+    return longpoll_wait(req, conn, &q, timeout_us);
 }
 
 void longpoll_shutdown(struct server *srv)

@@ -15,6 +15,7 @@
 #include "demo.h"
 #include "http.h"
 #include "parse.h"
+#include "router.h"
 #include "server.h"
 #include "stats.h"
 #include "tls.h"
@@ -291,7 +292,7 @@ int main(int argc, char **argv)
     srv.base = event_base_new();
     srv.bus = bus_new(srv.cfg.history, srv.cfg.max_channels);
     char err[256];
-    if (!srv.base || !srv.bus || http_start(&srv, err, sizeof err) != 0) {
+    if (!srv.base || !srv.bus || router_start(&srv, err, sizeof err) != 0) {
         fprintf(stderr, "pushpull-server: %s\n", srv.base && srv.bus ? err : "out of memory");
         return 1;
     }
@@ -326,7 +327,7 @@ int main(int argc, char **argv)
     ws_shutdown(&srv, true);
     longpoll_shutdown(&srv);
     sse_shutdown(&srv);
-    http_stop(&srv);
+    router_stop(&srv);
     demo_stop(demo);
     event_free(st.tick);
     event_free(sigint);

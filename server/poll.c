@@ -5,20 +5,20 @@
 
 #include "bus.h"
 #include "cursor.h"
+#include "query.h"
 #include "server.h"
 #include "stats.h"
 #include "transports.h"
 
 enum MHD_Result poll_answer(struct request *req, struct MHD_Connection *conn,
-                            bool has_since, uint64_t since, uint64_t limit,
-                            bool reset, int transport)
+                            const struct poll_query *q)
 {
     const struct bus_channel *ch = req->ch;
     struct bus_span span = { .from = 1, .to = 0, .lost = 0 };
-    if (has_since) {
-        span = bus_span_since(ch, since);
-        if (span.from <= span.to && span.to - span.from + 1 > limit)
-            span.to = span.from + limit - 1;
+    if (q->has_since) {
+        span = bus_span_since(ch, q->since);
+        if (span.from <= span.to && span.to - span.from + 1 > q->limit)
+            span.to = span.from + q->limit - 1;
     }
     /* {"last_id":,"epoch":,"reset":true,"gap":true,"lost":,"messages":[]}\n */
     size_t size = 160;
@@ -30,7 +30,7 @@ enum MHD_Result poll_answer(struct request *req, struct MHD_Connection *conn,
     char *p = body + sprintf(body, "{\"last_id\":%llu,\"epoch\":%llu,",
                              (unsigned long long)bus_last_id(ch),
                              (unsigned long long)req->srv->epoch);
-    if (reset)
+    if (q->reset)
         p += sprintf(p, "\"reset\":true,");
     if (span.lost) {
         p += sprintf(p, "\"gap\":true,\"lost\":%llu,", (unsigned long long)span.lost);
@@ -47,33 +47,34 @@ enum MHD_Result poll_answer(struct request *req, struct MHD_Connection *conn,
     p += sprintf(p, "]}\n");
     size_t len = (size_t)(p - body);
     if (span.from <= span.to)
-        stats.deliveries[transport] += span.to - span.from + 1;
-    stats.bytes_out[transport] += len;
-    return http_reply_json(conn, MHD_HTTP_OK, body, len);
+        stats.deliveries[q->transport] += span.to - span.from + 1;
+    stats.bytes_out[q->transport] += len;
+    return reply_json(conn, MHD_HTTP_OK, body, len);
 }
 
 const char *poll_args(struct request *req, struct MHD_Connection *conn,
-                      struct cursor *c, uint64_t *limit)
+                      struct cursor *c, struct poll_query *q)
 {
-    const char *problem = http_query_cursor(conn, c);
+    const char *problem = query_cursor(conn, c);
     if (problem)
         return problem;
-    *limit = req->srv->cfg.history;
-    if (http_query_u64(conn, "limit", UINT64_MAX, limit) < 0)
+    q->limit = req->srv->cfg.history;
+    if (query_u64(conn, "limit", UINT64_MAX, &q->limit) < 0)
         return "limit: want a non-negative integer";
-    if (*limit > req->srv->cfg.history)
-        *limit = req->srv->cfg.history;
+    if (q->limit > req->srv->cfg.history)
+        q->limit = req->srv->cfg.history;
     return NULL;
 }
 
 enum MHD_Result poll_handle(struct request *req, struct MHD_Connection *conn)
 {
     struct cursor c;
-    uint64_t limit;
-    const char *problem = poll_args(req, conn, &c, &limit);
+    struct poll_query q = { .transport = T_POLL };
+    const char *problem = poll_args(req, conn, &c, &q);
     if (problem)
-        return http_reply_error(conn, MHD_HTTP_BAD_REQUEST, problem);
-    if (cursor_stale(&c, req->ch, req->srv->epoch))   /* from another start: from 0 */
-        return poll_answer(req, conn, true, 0, limit, true, T_POLL);
-    return poll_answer(req, conn, c.has_since, c.since, limit, false, T_POLL);
+        return reply_error(conn, MHD_HTTP_BAD_REQUEST, problem);
+    q.reset = cursor_stale(&c, req->ch, req->srv->epoch);
+    q.has_since = q.reset || c.has_since;
+    q.since = q.reset ? 0 : c.since;   /* from another start: from 0 */
+    return poll_answer(req, conn, &q);
 }

@@ -33,13 +33,13 @@ enum MHD_Result publish_handle(struct request *req, struct MHD_Connection *conn,
         return MHD_YES;
     }
     if (req->body_too_large)
-        return http_reply_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "body larger than --max-message");
+        return reply_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "body larger than --max-message");
     if (!utf8_valid((const uint8_t *)req->body, req->body_len))
-        return http_reply_error(conn, MHD_HTTP_BAD_REQUEST, "body is not valid UTF-8");
+        return reply_error(conn, MHD_HTTP_BAD_REQUEST, "body is not valid UTF-8");
     const struct bus_msg *m =
         bus_publish(req->ch, req->body ? req->body : "", req->body_len, req->received_us);
     if (!m)
-        return http_reply_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        return reply_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     stats.published++;
     char *body = malloc(64);
     if (!body)
@@ -47,5 +47,5 @@ enum MHD_Result publish_handle(struct request *req, struct MHD_Connection *conn,
     /* The id is one of this start's (server.h): the epoch says which. */
     int n = snprintf(body, 64, "{\"id\":%llu,\"epoch\":%llu}\n", (unsigned long long)m->id,
                      (unsigned long long)req->srv->epoch);
-    return http_reply_json(conn, MHD_HTTP_OK, body, (size_t)n);
+    return reply_json(conn, MHD_HTTP_OK, body, (size_t)n);
 }

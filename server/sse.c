@@ -7,11 +7,12 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "access.h"
 #include "bus.h"
 #include "cursor.h"
 #include "fanout.h"
+#include "http.h"
 #include "parse.h"
+#include "query.h"
 #include "server.h"
 #include "stats.h"
 #include "transports.h"
@@ -127,7 +128,7 @@ static void sse_free(void *cls)
  * and ?epoch. An error message for a 400, or NULL. */
 static const char *sse_cursor(struct MHD_Connection *conn, struct cursor *c)
 {
-    const char *problem = http_query_cursor(conn, c);
+    const char *problem = query_cursor(conn, c);
     if (problem)
         return problem;
     const char *last = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Last-Event-ID");
@@ -166,14 +167,35 @@ static int sse_tag(struct MHD_Connection *conn, const char **tag)
     return *tag && strlen(*tag) == len && parse_channel_name(*tag, len) ? 1 : -1;
 }
 
+static void sse_headers(struct MHD_Response *r)
+{
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    /* Reverse proxies (nginx) buffer responses unless told not to. */
+    MHD_add_response_header(r, "X-Accel-Buffering", "no");
+}
+
+/* HEAD: the stream's headers and no stream. MHD 0.9.75 writes a chunked
+ * terminator into a HEAD answer of unknown size, which the client then
+ * reads as the start of the next answer: this one has a size (0). */
+static enum MHD_Result sse_head(struct MHD_Connection *conn)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    if (r)
+        sse_headers(r);
+    return reply_send(conn, MHD_HTTP_OK, r);
+}
+
 enum MHD_Result sse_handle(struct request *req, struct MHD_Connection *conn)
 {
     struct cursor c;
     const char *tag, *problem = sse_cursor(conn, &c);
     if (problem)
-        return http_reply_error(conn, MHD_HTTP_BAD_REQUEST, problem);
+        return reply_error(conn, MHD_HTTP_BAD_REQUEST, problem);
     if (sse_tag(conn, &tag) < 0)
-        return http_reply_error(conn, MHD_HTTP_BAD_REQUEST, "tag: want [A-Za-z0-9_.-]{1,64}");
+        return reply_error(conn, MHD_HTTP_BAD_REQUEST, "tag: want [A-Za-z0-9_.-]{1,64}");
+    if (req->head)
+        return sse_head(conn);
     struct sse_stream *s = calloc(1, sizeof *s);
     if (!s || !(s->out = evbuffer_new())) {
         free(s);
@@ -199,15 +221,8 @@ enum MHD_Result sse_handle(struct request *req, struct MHD_Connection *conn)
     sse_hello(s, req->ch, &c, reset);
     fanout_start(&s->fan, &sse_ops, req->ch, req->srv->cfg.max_queue, c.has_since,
                  reset ? 0 : c.since);
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-    /* Reverse proxies (nginx) buffer responses unless told not to. */
-    MHD_add_response_header(r, "X-Accel-Buffering", "no");
-    http_add_epoch(r);
-    access_cors_headers(conn, r);     /* EventSource from another origin */
-    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
-    MHD_destroy_response(r);
-    return ret;
+    sse_headers(r);
+    return reply_send(conn, MHD_HTTP_OK, r);
 }
 
 /* What the server does at shutdown, for one stream: queued bytes still go
@@ -228,7 +243,7 @@ enum MHD_Result sse_drop_handle(struct request *req, struct MHD_Connection *conn
     }
     const char *tag;
     if (sse_tag(conn, &tag) <= 0)
-        return http_reply_error(conn, MHD_HTTP_BAD_REQUEST,
+        return reply_error(conn, MHD_HTTP_BAD_REQUEST,
                                 "tag: want the ?tag=[A-Za-z0-9_.-]{1,64} the streams were opened with");
     unsigned long long dropped = 0;
     for (struct sse_stream *s = streams; s; s = s->next) {
@@ -241,7 +256,7 @@ enum MHD_Result sse_drop_handle(struct request *req, struct MHD_Connection *conn
     if (!body)
         return MHD_NO;
     int n = snprintf(body, 40, "{\"dropped\":%llu}\n", dropped);
-    return http_reply_json(conn, MHD_HTTP_OK, body, (size_t)n);
+    return reply_json(conn, MHD_HTTP_OK, body, (size_t)n);
 }
 
 void sse_heartbeat(struct server *srv)

@@ -4,6 +4,8 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "reply.h"
+
 #define WEB_PREFIX "/web/"
 
 static const struct {
@@ -85,7 +87,5 @@ enum MHD_Result static_reply(struct MHD_Connection *conn, const struct static_fi
      * makes that a 304 without a body. */
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    enum MHD_Result ret = MHD_queue_response(conn, fresh ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK, r);
-    MHD_destroy_response(r);
-    return ret;
+    return reply_send(conn, fresh ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK, r);
 }

@@ -4,7 +4,16 @@
 #ifndef PUSHPULL_TRANSPORTS_H
 #define PUSHPULL_TRANSPORTS_H
 
-#include "http.h"
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "reply.h"
+#include "request.h"
+#include "stats.h"
+
+struct server;
 
 enum MHD_Result publish_handle(struct request *req, struct MHD_Connection *conn,
                                const char *upload, size_t *upload_size);
@@ -17,18 +26,26 @@ enum MHD_Result sse_drop_handle(struct request *req, struct MHD_Connection *conn
                                 size_t *upload_size);
 enum MHD_Result ws_handle(struct request *req, struct MHD_Connection *conn);
 
-/* The poll answer {"last_id":L,"epoch":E,"messages":[...]} for messages
- * after `since` (none when !has_since), with "reset":true when the
- * subscriber's cursor was stale (cursor.h); shared by poll and longpoll. */
+/* What a poll answer holds: messages after `since` (none when
+ * !has_since), at most `limit`; "reset":true when the subscriber's cursor
+ * was stale (cursor.h); counted for `transport`. */
+struct poll_query {
+    bool has_since;
+    uint64_t since, limit;
+    bool reset;
+    enum transport transport;
+};
+
+/* The poll answer {"last_id":L,"epoch":E,"messages":[...]}, shared by
+ * poll and longpoll. */
 enum MHD_Result poll_answer(struct request *req, struct MHD_Connection *conn,
-                            bool has_since, uint64_t since, uint64_t limit,
-                            bool reset, int transport);
+                            const struct poll_query *q);
 
 struct cursor;
-/* since/epoch/limit of a poll or long poll; an error message for a 400, or
- * NULL. */
+/* since/epoch/limit of a poll or long poll into *c and q->limit; an error
+ * message for a 400, or NULL. */
 const char *poll_args(struct request *req, struct MHD_Connection *conn,
-                      struct cursor *c, uint64_t *limit);
+                      struct cursor *c, struct poll_query *q);
 
 /* Timers every transport with long-lived subscribers needs. */
 void sse_heartbeat(struct server *srv);

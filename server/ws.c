@@ -16,7 +16,10 @@
 #include "clock.h"
 #include "cursor.h"
 #include "fanout.h"
+#include "http.h"
 #include "limit.h"
+#include "query.h"
+#include "ratebucket.h"
 #include "server.h"
 #include "stats.h"
 #include "transports.h"
@@ -43,6 +46,9 @@ struct ws_session {
     bool recv_failed;                 /* EOF or a socket error, not a protocol error */
     bool raw_close_sent;              /* a close written past wslay */
     bool may_publish;                 /* the upgrade had the publish token */
+    bool in_close_frame;              /* receiving a close frame */
+    uint8_t close_code[2];            /* its status code, as it arrives */
+    size_t close_got;
     struct rate_bucket publish_rate;  /* --ws-publish-rate */
     char *extra;                      /* bytes MHD read past the request */
     size_t extra_len, extra_off;
@@ -220,9 +226,50 @@ static void ws_on_msg(wslay_event_context_ptr ctx,
         stats.published++;
 }
 
+/* Close frames are checked here as well as in wslay: RFC 6455 5.5.1 makes
+ * a 1-byte body a protocol error (1002), and wslay 1.1.1 predates the
+ * registration of 1012-1014, which it would answer with 1002. */
+static void ws_on_frame_start(wslay_event_context_ptr ctx,
+                              const struct wslay_event_on_frame_recv_start_arg *arg,
+                              void *user)
+{
+    (void)ctx;
+    struct ws_session *s = user;
+    s->in_close_frame = arg->opcode == WSLAY_CONNECTION_CLOSE;
+    s->close_got = 0;
+    if (s->in_close_frame && arg->payload_length == 1)
+        ws_start_close(s, WSLAY_CODE_PROTOCOL_ERROR, "close frame with a 1-byte body");
+}
+
+static void ws_on_frame_chunk(wslay_event_context_ptr ctx,
+                              const struct wslay_event_on_frame_recv_chunk_arg *arg,
+                              void *user)
+{
+    (void)ctx;
+    struct ws_session *s = user;
+    for (size_t i = 0; s->in_close_frame && i < arg->data_length && s->close_got < 2; i++)
+        s->close_code[s->close_got++] = arg->data[i];
+}
+
+/* Before wslay looks at the code: echo a registered code it does not know
+ * (its own 1002 then finds our close queued and is dropped). */
+static void ws_on_frame_end(wslay_event_context_ptr ctx, void *user)
+{
+    (void)ctx;
+    struct ws_session *s = user;
+    if (!s->in_close_frame || s->close_got < 2)
+        return;
+    uint16_t code = (uint16_t)(s->close_code[0] << 8 | s->close_code[1]);
+    if (code >= 1012 && code <= 1014)
+        ws_start_close(s, code, "");
+}
+
 static const struct wslay_event_callbacks ws_callbacks = {
     .recv_callback = ws_recv_cb,
     .send_callback = ws_send_cb,
+    .on_frame_recv_start_callback = ws_on_frame_start,
+    .on_frame_recv_chunk_callback = ws_on_frame_chunk,
+    .on_frame_recv_end_callback = ws_on_frame_end,
     .on_msg_recv_callback = ws_on_msg,
 };
 
@@ -432,48 +479,70 @@ static enum MHD_Result reply_upgrade_required(struct MHD_Connection *conn)
         return MHD_NO;
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     MHD_add_response_header(r, "Sec-WebSocket-Version", "13");
-    http_add_epoch(r);
-    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_UPGRADE_REQUIRED, r);
-    MHD_destroy_response(r);
-    return ret;
+    return reply_send(conn, MHD_HTTP_UPGRADE_REQUIRED, r);
+}
+
+static enum MHD_Result count_key(void *cls, enum MHD_ValueKind kind,
+                                 const char *name, const char *value)
+{
+    (void)kind;
+    (void)value;
+    *(unsigned *)cls += strcasecmp(name, "Sec-WebSocket-Key") == 0;
+    return MHD_YES;
+}
+
+/* The accept value for the request's one Sec-WebSocket-Key (MHD strips
+ * the whitespace before a value, not after: RFC 9110 allows both). */
+static int ws_accept_of(struct MHD_Connection *conn, char accept[WS_ACCEPT_LEN + 1])
+{
+    unsigned n = 0;
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_key, &n);
+    const char *key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-WebSocket-Key");
+    if (n != 1 || !key)
+        return -1;
+    char trimmed[WS_KEY_LEN + 1];
+    size_t len = strlen(key);
+    while (len > 0 && (key[len - 1] == ' ' || key[len - 1] == '\t'))
+        len--;
+    if (len > WS_KEY_LEN)
+        return -1;
+    memcpy(trimmed, key, len);
+    trimmed[len] = '\0';
+    return ws_accept_for_key(trimmed, accept);
 }
 
 enum MHD_Result ws_handle(struct request *req, struct MHD_Connection *conn)
 {
     const char *upgrade = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Upgrade");
     const char *connection = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Connection");
-    const char *key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-WebSocket-Key");
     const char *version = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                       "Sec-WebSocket-Version");
     if (!upgrade || !header_has_token(upgrade, "websocket"))
-        return http_reply_error(conn, MHD_HTTP_BAD_REQUEST, "want Upgrade: websocket");
+        return reply_error(conn, MHD_HTTP_BAD_REQUEST, "want Upgrade: websocket");
     if (!connection || !header_has_token(connection, "upgrade"))
-        return http_reply_error(conn, MHD_HTTP_BAD_REQUEST, "want Connection: Upgrade");
+        return reply_error(conn, MHD_HTTP_BAD_REQUEST, "want Connection: Upgrade");
     if (!version)
-        return http_reply_error(conn, MHD_HTTP_BAD_REQUEST, "want Sec-WebSocket-Version: 13");
+        return reply_error(conn, MHD_HTTP_BAD_REQUEST, "want Sec-WebSocket-Version: 13");
     if (strcmp(version, "13") != 0)
         return reply_upgrade_required(conn);
     char accept[WS_ACCEPT_LEN + 1];
-    if (!key || ws_accept_for_key(key, accept) != 0)
-        return http_reply_error(conn, MHD_HTTP_BAD_REQUEST,
-                                "want Sec-WebSocket-Key: base64 of 16 bytes");
+    if (ws_accept_of(conn, accept) != 0)
+        return reply_error(conn, MHD_HTTP_BAD_REQUEST,
+                           "want one Sec-WebSocket-Key: base64 of 16 bytes");
     struct ws_pending *pending = calloc(1, sizeof *pending);
     if (!pending)
         return MHD_NO;
     req->transport = pending;
     req->transport_free = free;
-    const char *problem = http_query_cursor(conn, &pending->cursor);
+    const char *problem = query_cursor(conn, &pending->cursor);
     if (problem)
-        return http_reply_error(conn, MHD_HTTP_BAD_REQUEST, problem);
+        return reply_error(conn, MHD_HTTP_BAD_REQUEST, problem);
     struct MHD_Response *r = MHD_create_response_for_upgrade(ws_upgraded, req->srv);
     if (!r)
         return MHD_NO;
     MHD_add_response_header(r, MHD_HTTP_HEADER_UPGRADE, "websocket");
     MHD_add_response_header(r, "Sec-WebSocket-Accept", accept);
-    http_add_epoch(r);
-    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_SWITCHING_PROTOCOLS, r);
-    MHD_destroy_response(r);
-    return ret;
+    return reply_send(conn, MHD_HTTP_SWITCHING_PROTOCOLS, r);
 }
 
 void ws_heartbeat(struct server *srv)

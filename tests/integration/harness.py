@@ -1338,3 +1338,81 @@ def run_cli(args, timeout=10):
         out, err = p.communicate(timeout=5)
         raise AssertionError("%r still running after %ds (stdout %r)" % (args, timeout, out[:200]))
     return p.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+
+
+# ------------------------------------------------- edge tests: bystanders
+
+def fd_count(srv):
+    """Open fds of the server process (/proc/<pid>/fd)."""
+    return len(os.listdir("/proc/%d/fd" % srv.proc.pid))
+
+
+class Bystanders:
+    """An SSE and a WebSocket subscriber on one channel, kept through a
+    series of bad inputs; after each, check() publishes one message and
+    both must get exactly it, and the server's fds must come back to what
+    they were with only the bystanders connected."""
+
+    def __init__(self, srv, ch="bystand"):
+        self.srv, self.ch, self.sent = srv, ch, []
+        self.ws = WsClient(srv.ws_url("/ws/" + ch), ping_interval=None)
+        self.sse = CurlStream(srv.url("/sse/" + ch), max_time=170)
+        self.sse.wait(lambda s: any(l.startswith("retry:") for l in s.lines), T(10), "SSE retry: line")
+        wait_until(lambda: (lambda c: c["ws"] >= 1 and c["sse"] >= 1)(srv.stats()["connections"]),
+                   T(10), what="bystanders registered")
+        # curl's /stats connection may linger a moment: settle on the count
+        # of the two streams' sockets.
+        time.sleep(0.2)
+        self.fds = wait_until(lambda: self._steady(), T(10), what="a steady fd count")
+
+    def _steady(self):
+        a = fd_count(self.srv)
+        time.sleep(0.1)
+        return a if fd_count(self.srv) == a else None
+
+    def check(self, name):
+        body = "after: " + name
+        self.srv.publish(self.ch, body)
+        self.sent.append(body)
+        n = len(self.sent)
+        want = {i + 1: b for i, b in enumerate(self.sent)}
+        self.ws.wait_count(n, 10)
+        self.sse.wait(lambda s: len(s.messages()) >= n, T(10), "%d SSE messages" % n)
+        check_sequence(self.ws.msgs, range(1, n + 1), want, "WebSocket bystander")
+        check_sequence(self.sse.messages(), range(1, n + 1), want, "SSE bystander")
+        wait_until(lambda: fd_count(self.srv) <= self.fds, T(10),
+                   what="server fds back to %d after %s" % (self.fds, name),
+                   show=lambda: "%d fds" % fd_count(self.srv))
+
+    def close(self):
+        self.ws.shutdown()
+        self.sse.close()
+
+
+def exchange(port, raw, wait=5, timeout=10):
+    """Send raw bytes on a fresh connection; read one response, then what
+    follows until the server closes or `wait` seconds pass. Returns
+    (response, rest, closed): rest is any byte after the response (a second
+    answer), closed whether the server closed the connection."""
+    s = raw_connect(port, timeout)
+    try:
+        s.sendall(raw)
+        r = read_response(s, timeout)
+        rest, closed = r.rest, False
+        deadline = time.monotonic() + T(wait)
+        while time.monotonic() < deadline:
+            s.settimeout(max(0.05, deadline - time.monotonic()))
+            try:
+                b = s.recv(65536)
+            except socket.timeout:
+                break
+            except (ConnectionResetError, BrokenPipeError):
+                closed = True
+                break
+            if not b:
+                closed = True
+                break
+            rest += b
+        return r, rest, closed
+    finally:
+        s.close()
