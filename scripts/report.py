@@ -909,7 +909,9 @@ class Report:
                         sig(r.r("throughput.delivered_per_s")), count(r.r("delivery.lost"))]
             rows.append(row)
         align = "lll" + "r" * len(keys) + "l" + "r" * 10
-        return ("## Every run\n\nEvery run of the folder in run order, with its model comparison. Parameter "
+        whose = ("the folder" if len(self.servers) < 2 else
+                 "%s (the other servers' runs are in the Servers part)" % self.primary)
+        return ("## Every run\n\nEvery run of %s in run order, with its model comparison. Parameter " % whose +
                 "columns are those that vary between runs (names as in runs.jsonl `params`; poll_interval_ms "
                 "matters only to short polling).\n\n" + table(head, rows, align))
 
