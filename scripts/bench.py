@@ -376,6 +376,7 @@ class Server:
         self.port = None
         self.url = None
         self.restarts = 0
+        self.failure = None       # why a peer could not start: its runs fail, the others go on
 
     def label(self):
         return "pushpull-server" if self.name == "pushpull" else "peers/%s/run" % self.name
@@ -462,8 +463,14 @@ class ProfileEnv:
                                         "removed afterwards" % " ".join(cmd))
         if self.ns:
             self.setup_netns()
-        for srv in self.servers.values():
-            srv.start()
+        for name, srv in self.servers.items():
+            try:
+                srv.start()
+            except SetupError as e:
+                if name == "pushpull":
+                    raise
+                srv.failure = "%s could not be set up: %s" % (srv.label(), e)
+                self.b.incident("profile %s: %s" % (self.name, srv.failure))
         if self.method == "relay":
             self.start_relay()
 
@@ -522,6 +529,8 @@ class ProfileEnv:
     def ensure(self, n, name):
         """Before run n on server name: restart it (and the relay) when dead."""
         srv = self.servers[name]
+        if srv.failure:
+            raise SetupError(srv.failure)
         if srv.proc is not None and not srv.alive():
             self.b.incident("%s of profile %s died before run %d (%s)"
                             % (srv.label(), self.name, n, srv.proc.describe_exit()))
@@ -564,7 +573,7 @@ class ProfileEnv:
             self.info.setdefault("servers", {}).setdefault(name, {})["exit_status"] = rc
             if name == "pushpull":
                 self.info["server_exit_status"] = rc
-            if rc not in (0, None):
+            if rc not in (0, None) and not srv.failure:
                 self.b.incident("%s of profile %s exited with %s on SIGTERM"
                                 % (srv.label(), self.name, proc.describe_exit()))
         if self.ns:
