@@ -839,7 +839,8 @@ class Bench:
     def verdict(self, res, rc, jerr, err_last, p):
         """Why a finished client run failed, or None: ok, or a transport the
         server's dialect does not offer (status "not_offered", no figures)."""
-        if rc != 0:
+        offered = not (self.peers and (res or {}).get("status") == "not_offered")
+        if rc != 0 and (offered or rc == 1 or rc < 0):   # not offered: any exit status but 1 or a signal
             why = (res or {}).get("failure") or err_last
             how = ("killed by %s" % signal.Signals(-rc).name) if rc < 0 else "exit status %d" % rc
             return "%s (%s)" % (why, how) if why else how
@@ -847,7 +848,7 @@ class Bench:
             return jerr
         if res is None:
             return "the client wrote no JSON" + ("; %s" % err_last if err_last else "")
-        if res.get("status") != "ok" and not (res.get("status") == "not_offered" and self.peers):
+        if res.get("status") != "ok" and offered:
             return res.get("failure") or "client status %r" % res.get("status")
         if res.get("transport") != p["transport"]:
             return "the JSON is of transport %r" % res.get("transport")

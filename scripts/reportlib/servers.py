@@ -330,15 +330,17 @@ def how_to_read(names, runs):
         cpu = ("Server CPU was not read the same way on every server (%s): compare it with care."
                % "; ".join("%s: %s" % (s, _source_words(v)) for s, v in src.items()))
     return ("Each workload ran on %s back to back, the order alternating from one workload to the next. "
-            "A figure **agrees** when the larger value is within %d %% of the smaller, or closer than its noise "
-            "floor (latency: %g ms, and a percentile only when at least %d samples lie beyond it; server CPU: one %d ms clock tick per run over its delivered messages; server "
-            "memory: one %d-byte page per server process and run over its subscribers; lost, requests and bytes "
-            "are exact): then the transport decides it. Otherwise the servers **differ** and the implementation "
-            "decides; the larger value carries its ratio to the smaller, `(N×)`, or `(≠)` when the smaller is not "
-            "above 0. %s srv B/sub is the growth of the server's resident memory (VmRSS of all its processes) "
-            "from before the subscribers connected to the end of the measure window, per subscriber."
-            % (_join(names), round((AGREE_RATIO - 1) * 100), LATENCY_FLOOR_MS, TAIL_SAMPLES, CLOCK_TICK_US // 1000,
-               PAGE_BYTES, cpu))
+            "A figure **agrees** when the larger value is within %d %% of the smaller, or closer than its "
+            "noise floor (latency: %g ms, and a percentile only when at least %d samples lie beyond it; "
+            "server CPU: one %d ms clock tick per run over its delivered messages; server memory: one "
+            "%d-byte page per server process and run over its subscribers; lost, requests and bytes are "
+            "exact): then the transport decides it. Otherwise the servers **differ** and the implementation "
+            "decides; the larger value carries its ratio to the smaller, `(N×)`, or `(≠)` when the smaller "
+            "is not above 0. %s srv B/sub is the growth of the server's resident memory (VmRSS of all its "
+            "processes) from before the subscribers connected to the end of the measure window, per "
+            "subscriber."
+            % (_join(names), round((AGREE_RATIO - 1) * 100), LATENCY_FLOOR_MS, TAIL_SAMPLES,
+               CLOCK_TICK_US // 1000, PAGE_BYTES, cpu))
 
 
 def _source_words(sources):

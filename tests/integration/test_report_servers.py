@@ -197,7 +197,8 @@ def t_rest_first_server():
     want = [r["n"] for r in fixture_runs() if r["server"] == "pushpull"]
     check_eq(ns, want, "Every run lists pushpull's runs (the others are in the Servers part)")
     check("pushpull, nchan, socketio; the parts after \"Servers\" cover pushpull alone" in md(), "header says so")
-    check("Every run of pushpull (the other servers' runs are in the Servers part) in run order" in every, "Every run says whose runs it lists")
+    check("Every run of pushpull (the other servers' runs are in the Servers part) in run order" in every,
+          "Every run says whose runs it lists")
 
 
 def t_aligned():
