@@ -135,6 +135,12 @@ $(OUT)/librelay.a: $(RELAY_LIB_OBJ)
 $(BIN)/pushpull-relay: $(OUT)/relay/relay.o $(OUT)/librelay.a $(OUT)/libcommon.a
 	$(call quiet,LD,$@)mkdir -p $(@D) && $(CC) $(ALL_LDFLAGS) $^ $(call pkg_libs,$(RELAY_PKGS)) -o $@
 
+# bench/rawsub.c: the minimal raw-socket subscriber make bench-client
+# measures the client against (plain libc, no library).
+RAWSUB := $(OUT)/bench/rawsub
+$(RAWSUB): bench/rawsub.c
+	$(call quiet,CC,$<)mkdir -p $(@D) && $(CC) $(ALL_CFLAGS) $< $(ALL_LDFLAGS) -lm -o $@
+
 TEST_LIBS := $(OUT)/libserver.a $(OUT)/libclient.a $(OUT)/librelay.a $(OUT)/libcommon.a
 
 $(OUT)/tests/%: tests/unit/%.c tests/unit/unit.h $(TEST_LIBS) | deps
@@ -172,8 +178,8 @@ report:
 bench-server: all
 	$(Q)scripts/install-deps.sh --bench && PUSHPULL_BIN=$(CURDIR)/$(BIN) scripts/bench-server.sh
 
-bench-client: all
-	$(Q)scripts/install-deps.sh --bench && PUSHPULL_BIN=$(CURDIR)/$(BIN) scripts/bench-client.sh
+bench-client: all $(RAWSUB)
+	$(Q)scripts/install-deps.sh --bench && PUSHPULL_BIN=$(CURDIR)/$(BIN) RAWSUB=$(CURDIR)/$(RAWSUB) scripts/bench-client.sh
 
 # ~20 000 concurrent SSE + WebSocket subscribers for 60 s (scripts/bench-scale.py;
 # SCALE_ARGS passes its flags, e.g. SCALE_ARGS="--sse 5000 --ws 5000").

@@ -1,10 +1,12 @@
-/* Long polling: GET /longpoll/<ch>?since=<last id>&timeout=S; as soon as
- * an answer comes (messages, or empty at the timeout) the next request
- * goes out. The first request uses timeout=0 so that the subscriber knows
- * it is connected before the publisher starts. */
+/* Long polling: the dialect's long poll (pushpull: GET
+ * /longpoll/<ch>?since=<last id>&timeout=S); as soon as an answer comes
+ * (messages, or empty at the timeout) the next request goes out. The first
+ * request is answered at once (pushpull: timeout=0) so that the subscriber
+ * knows it is connected before the publisher starts. */
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "dialect.h"
 #include "poller.h"
 
 struct long_poll {
@@ -16,11 +18,13 @@ static int longpoll_issue(struct long_poll *lp)
 {
     const struct client_config *cfg = lp->p.s->run->cfg;
     unsigned timeout_s = lp->connected ? (unsigned)(cfg->longpoll_timeout_us / 1000000) : 0;
-    char extra[32];
-    snprintf(extra, sizeof extra, "&timeout=%u", timeout_s);
-    /* curl waits a little longer than the server, which answers first. */
+    /* curl waits a little longer than the server, which answers first; a
+     * server that never answers an idle wait is cut at the timeout itself. */
     long curl_timeout_ms = (long)timeout_s * 1000 + (long)(cfg->connect_timeout_us / 1000) + 5000;
-    return poller_request(&lp->p, "/longpoll/", extra, curl_timeout_ms);
+    lp->p.timeout_is_empty = dialect_of(cfg)->longpoll_waits_forever && lp->connected;
+    if (lp->p.timeout_is_empty)
+        curl_timeout_ms = (long)timeout_s * 1000;
+    return poller_request(&lp->p, TR_LONGPOLL, curl_timeout_ms);
 }
 
 static void on_answered(struct poller *p, bool ok, bool empty)

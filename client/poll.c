@@ -1,10 +1,12 @@
-/* Short polling: GET /poll/<ch>?since=<last id> on a fixed-rate schedule
+/* Short polling: the dialect's poll (pushpull: GET /poll/<ch>?since=<last
+ * id>) on a fixed-rate schedule
  * (--poll-interval, each subscriber at a random phase), over pooled
  * keep-alive connections. An answer that comes late is followed at once:
  * the schedule never skips a poll and never runs two at once. */
 #include <event2/event.h>
 #include <stdlib.h>
 
+#include "dialect.h"
 #include "poller.h"
 
 struct short_poll {
@@ -21,7 +23,7 @@ static void poll_now(evutil_socket_t fd, short what, void *arg)
     if (sp->p.s->stopping)
         return;
     long timeout_ms = (long)(sp->p.s->run->cfg->connect_timeout_us / 1000) + 10000;
-    if (poller_request(&sp->p, "/poll/", NULL, timeout_ms) != 0)
+    if (poller_request(&sp->p, TR_POLL, timeout_ms) != 0)
         subscriber_retry(sp->p.s);
 }
 
@@ -39,8 +41,11 @@ static void schedule_next(struct short_poll *sp)
 
 static void on_answered(struct poller *p, bool ok, bool empty)
 {
-    (void)empty;
-    if (ok)
+    if (!ok)
+        return;
+    if (!empty && dialect_of(p->s->run->cfg)->poll_one_per_answer)
+        poll_now(-1, 0, p);           /* more may wait: drain before the next tick */
+    else
         schedule_next((struct short_poll *)p);
 }
 

@@ -1,9 +1,11 @@
 #include "poller.h"
 
-#include <jansson.h>
+#include "dialect.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Answers are at most --history messages of --max-message each; a bound
  * that keeps a broken server from growing the client without end. */
@@ -30,63 +32,60 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud)
     return len;
 }
 
-int poll_answer_track(struct subscriber *s, const char *body, size_t len, bool *empty)
+/* Keep the value of a header the dialect reads ("Name: value\r\n"). */
+static void keep_header(char *dst, const char *line, size_t len, const char *name)
 {
-    struct run *run = s->run;
-    uint64_t now = run_now_us();
-    json_t *doc = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
-    json_t *msgs = doc ? json_object_get(doc, "messages") : NULL;
-    *empty = true;
-    if (!json_is_array(msgs)) {
-        json_decref(doc);
-        run->cost.protocol_errors++;
-        return -1;
-    }
-    /* Epoch and reset first: they say which start the ids below are of. */
-    json_t *epoch = json_object_get(doc, "epoch");
-    if (json_is_integer(epoch))
-        track_epoch(run, &s->track, (uint64_t)json_integer_value(epoch));
-    if (json_is_true(json_object_get(doc, "reset")))
-        track_reset(run, &s->track, s->track.epoch);
-    json_t *lost = json_object_get(doc, "lost");
-    size_t i;
-    json_t *m;
-    json_array_foreach(msgs, i, m) {
-        json_t *id = json_object_get(m, "id"), *data = json_object_get(m, "data");
-        if (!json_is_integer(id) || !json_is_string(data)) {
-            run->cost.protocol_errors++;
-            continue;
-        }
-        if (i == 0 && json_is_integer(lost))
-            track_gap(run, &s->track, (uint64_t)json_integer_value(lost),
-                      (uint64_t)json_integer_value(id));
-        track_message(run, &s->track, (uint64_t)json_integer_value(id),
-                      json_string_value(data), json_string_length(data), now);
-        *empty = false;
-    }
-    json_decref(doc);
-    return 0;
+    size_t n = strlen(name);
+    if (len <= n || strncasecmp(line, name, n) != 0)
+        return;
+    const char *v = line + n, *end = line + len;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+        end--;
+    size_t vlen = (size_t)(end - v) < POLLER_HEADER_MAX ? (size_t)(end - v) : POLLER_HEADER_MAX - 1;
+    memcpy(dst, v, vlen);
+    dst[vlen] = '\0';
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *ud)
+{
+    struct poller *p = ud;
+    size_t len = size * n;
+    if (len >= 5 && memcmp(data, "HTTP/", 5) == 0)
+        p->content_type[0] = p->last_modified[0] = p->etag[0] = '\0';
+    keep_header(p->content_type, data, len, "Content-Type:");
+    keep_header(p->last_modified, data, len, "Last-Modified:");
+    keep_header(p->etag, data, len, "ETag:");
+    return len;
 }
 
 static void on_done(struct loop_xfer *x, CURLcode result)
 {
     struct poller *p = (struct poller *)x;
     struct subscriber *s = p->s;
-    long status = 0;
-    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+    struct poll_answer a = { .body = p->body ? p->body : "", .len = p->len,
+                             .content_type = p->content_type,
+                             .last_modified = p->last_modified, .etag = p->etag };
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &a.status);
     subscriber_account_request(s, x->easy);
     subscriber_account_response(s, x->easy);
     bool empty = true;
-    if (result != CURLE_OK || status != 200 ||
-        poll_answer_track(s, p->body ? p->body : "", p->len, &empty) != 0) {
+    /* A wait the server never ends by itself ended at our own timeout. */
+    bool waited = result == CURLE_OPERATION_TIMEDOUT && p->timeout_is_empty && a.status == 0;
+    if (!waited && (result != CURLE_OK ||
+                    dialect_of(s->run->cfg)->poll_answer(s, &a, &empty) != 0)) {
         subscriber_retry(s);
         p->answered(p, false, true);
         return;
     }
+    if (waited)
+        p->fresh = true;              /* curl dropped the connection */
     if (empty)
         s->run->cost.empty_answers++;
     if (!s->track.connected)
         track_connected(s->run, &s->track);
+    p->first = false;
     subscriber_ok(s);
     p->answered(p, true, empty);
 }
@@ -96,20 +95,25 @@ int poller_init(struct poller *p, struct subscriber *s, poller_answered_fn answe
     memset(p, 0, sizeof *p);
     p->s = s;
     p->answered = answered;
+    p->first = true;
     p->x.done = on_done;
     p->x.easy = subscriber_easy(s, on_body, p);
+    if (p->x.easy && dialect_of(s->run->cfg)->poll_headers) {
+        curl_easy_setopt(p->x.easy, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(p->x.easy, CURLOPT_HEADERDATA, p);
+    }
     return p->x.easy ? 0 : -1;
 }
 
-int poller_request(struct poller *p, const char *endpoint, const char *extra, long timeout_ms)
+int poller_request(struct poller *p, enum transport t, long timeout_ms)
 {
     char url[800];
-    subscriber_url(p->s, endpoint, false, url, sizeof url);
-    if (extra) {
-        size_t n = strlen(url);
-        snprintf(url + n, sizeof url - n, "%s", extra);
-    }
+    curl_slist_free_all(p->headers);
+    p->headers = NULL;
+    if (dialect_of(p->s->run->cfg)->request(p->s, t, p->first, url, sizeof url, &p->headers) != 0)
+        return -1;
     curl_easy_setopt(p->x.easy, CURLOPT_URL, url);
+    curl_easy_setopt(p->x.easy, CURLOPT_HTTPHEADER, p->headers);
     curl_easy_setopt(p->x.easy, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(p->x.easy, CURLOPT_FRESH_CONNECT, p->fresh ? 1L : 0L);
     p->fresh = false;
@@ -127,5 +131,6 @@ void poller_free(struct poller *p)
     poller_cancel(p);
     if (p->x.easy)
         curl_easy_cleanup(p->x.easy);
+    curl_slist_free_all(p->headers);
     free(p->body);
 }

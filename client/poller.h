@@ -1,5 +1,6 @@
-/* One HTTP request at a time for a polling subscriber, its answer tracked.
- * Short polling and long polling differ only in when they ask again. */
+/* One HTTP request at a time for a polling subscriber, its answer tracked
+ * by the run's dialect. Short polling and long polling differ only in when
+ * they ask again. */
 #ifndef PUSHPULL_POLLER_H
 #define PUSHPULL_POLLER_H
 
@@ -10,19 +11,27 @@ struct poller;
  * already called subscriber_retry). */
 typedef void (*poller_answered_fn)(struct poller *p, bool ok, bool empty);
 
+/* Response header values a dialect may need (poll_headers). */
+#define POLLER_HEADER_MAX 128
+
 struct poller {
     struct loop_xfer x;
     struct subscriber *s;
     poller_answered_fn answered;
+    struct curl_slist *headers;
     char *body;
     size_t len, cap;
+    char content_type[POLLER_HEADER_MAX], last_modified[POLLER_HEADER_MAX],
+         etag[POLLER_HEADER_MAX];
     bool fresh;                       /* churn: next request on a new connection */
+    bool timeout_is_empty;            /* curl's timeout ends a wait, not a failure */
+    bool first;                       /* no answer yet */
 };
 
 int poller_init(struct poller *p, struct subscriber *s, poller_answered_fn answered);
-/* GET endpoint<channel>?since=<last_id>&epoch=<its epoch><extra>; curl gives
- * up after timeout_ms. */
-int poller_request(struct poller *p, const char *endpoint, const char *extra, long timeout_ms);
+/* The dialect's next request for transport t, from the subscriber's
+ * cursor; curl gives up after timeout_ms. */
+int poller_request(struct poller *p, enum transport t, long timeout_ms);
 void poller_cancel(struct poller *p);
 void poller_free(struct poller *p);
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dialect.h"
 #include "https.h"
 #include "ws_publish.h"
 
@@ -75,7 +76,7 @@ static void on_publish_done(struct loop_xfer *x, CURLcode result)
     struct publisher *p = r->pub;
     long status = 0;
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
-    if (result == CURLE_OK && status == 200)
+    if (result == CURLE_OK && dialect_of(p->run->cfg)->publish_accepted(status))
         published(p, r->k);
     else
         p->run->publish_errors++;

@@ -1,5 +1,7 @@
 #include "report.h"
 
+#include "dialect.h"
+
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -45,6 +47,7 @@ struct derived {
     double client_cpu_us_per_delivered;
     double server_cpu_s, server_cpu_us_per_delivered;
     double server_bytes_out, server_bytes_out_per_delivered;
+    double server_rss_per_subscriber;     /* bytes; may be negative (noise) */
 };
 
 static double ratio(double num, double den)
@@ -79,6 +82,10 @@ static struct derived derive(const struct run *run, const struct run_extra *x)
     d.server_cpu_us_per_delivered = ratio(d.server_cpu_s * 1e6, delivered);
     d.server_bytes_out = x->server_bytes_out > 0 ? (double)x->server_bytes_out : NAN;
     d.server_bytes_out_per_delivered = ratio(d.server_bytes_out, delivered);
+    d.server_rss_per_subscriber = NAN;
+    if (x->server_rss && x->server_rss_base)
+        d.server_rss_per_subscriber = ((double)x->server_rss - (double)x->server_rss_base) /
+                                      (double)run->cfg->subscribers;
     return d;
 }
 
@@ -167,6 +174,13 @@ static json_t *cost_json(const struct run *run, const struct run_extra *x,
            | json_object_set_new(o, "server_cpu_s", j_num(d->server_cpu_s))
            | json_object_set_new(o, "server_cpu_us_per_delivered",
                                  j_num(d->server_cpu_us_per_delivered))
+           | json_object_set_new(o, "server_cpu_source", j_text(x->server_cpu_source))
+           | json_object_set_new(o, "server_rss_base_bytes",
+                                 x->server_rss_base ? j_u64(x->server_rss_base) : json_null())
+           | json_object_set_new(o, "server_rss_bytes",
+                                 x->server_rss ? j_u64(x->server_rss) : json_null())
+           | json_object_set_new(o, "server_rss_per_subscriber_bytes",
+                                 j_num(d->server_rss_per_subscriber))
            | json_object_set_new(o, "server_bytes_out",
                                  x->server_bytes_out > 0 ? j_u64(x->server_bytes_out)
                                                          : json_null())
@@ -179,12 +193,27 @@ static json_t *cost_json(const struct run *run, const struct run_extra *x,
     return o;
 }
 
+static const char *run_status(const struct run_extra *x)
+{
+    return x->not_offered ? "not_offered" : x->failure ? "failed" : "ok";
+}
+
+/* A transport the server does not offer: what, for whom, no figures. */
+static json_t *not_offered_json(const struct run *run)
+{
+    return json_pack("{s:s, s:s, s:s, s:n}", "transport", transport_names[run->transport],
+                     "dialect", dialect_of(run->cfg)->name, "status", "not_offered", "failure");
+}
+
 json_t *report_run_json(const struct run *run, const struct run_extra *x)
 {
+    if (x->not_offered)
+        return not_offered_json(run);
     struct derived d = derive(run, x);
     json_t *o = json_object();
     int rc = json_object_set_new(o, "transport", json_string(transport_names[run->transport]))
-           | json_object_set_new(o, "status", json_string(x->failure ? "failed" : "ok"))
+           | json_object_set_new(o, "dialect", json_string(dialect_of(run->cfg)->name))
+           | json_object_set_new(o, "status", json_string(run_status(x)))
            | json_object_set_new(o, "failure", j_text(x->failure))
            | json_object_set_new(o, "elapsed_s", j_num(x->elapsed_s))
            | json_object_set_new(o, "latency_us", hist_to_json(&run->latency))
@@ -501,7 +530,7 @@ static void csv_build(struct csv_row *r, const struct client_config *cfg,
     csv_field(r, "%zu", cfg->size);
     csv_num(r, (double)cfg->poll_interval_us / 1000.0);
     csv_field(r, "%d", !cfg->no_keepalive);
-    csv_field(r, "%s", x->failure ? "failed" : "ok");
+    csv_field(r, "%s", run_status(x));
     csv_u64(r, hist_percentile(lat, 50.0));
     csv_u64(r, hist_percentile(lat, 90.0));
     csv_u64(r, hist_percentile(lat, 99.0));
@@ -638,7 +667,7 @@ static void table_widths(size_t width[TABLE_COLUMNS], const struct run *const *r
         width[c] = display_width(table_heads[c]);
     for (size_t i = 0; i < n; i++) {
         format_row(cell, runs[i], &extras[i]);
-        for (size_t c = 0; c < (extras[i].failure ? 1 : TABLE_COLUMNS); c++)
+        for (size_t c = 0; c < (extras[i].failure || extras[i].not_offered ? 1 : TABLE_COLUMNS); c++)
             if (display_width(cell[c]) > width[c])
                 width[c] = display_width(cell[c]);
     }
@@ -650,7 +679,9 @@ static void print_row(FILE *out, const size_t width[TABLE_COLUMNS], const struct
     table_row cell;
     format_row(cell, run, x);
     put_cell(out, 0, cell[0], width[0]);
-    if (x->failure != NULL)
+    if (x->not_offered)
+        fprintf(out, "  not offered by this server (dialect %s)", dialect_of(run->cfg)->name);
+    else if (x->failure != NULL)
         fprintf(out, "  FAILED: %s", x->failure);
     else
         for (size_t c = 1; c < TABLE_COLUMNS; c++)

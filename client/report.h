@@ -5,6 +5,7 @@
 #ifndef PUSHPULL_REPORT_H
 #define PUSHPULL_REPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,7 +19,11 @@ struct run_extra {
     double elapsed_s;                 /* length of the measure window */
     double cost_window_s;             /* measure start to drain end: the costs' span */
     double client_cpu_s;              /* getrusage user+sys delta over the window */
-    double server_cpu_s;              /* /stats cpu.total_s delta; < 0: unavailable */
+    double server_cpu_s;              /* /proc or /stats CPU delta; < 0: unavailable */
+    const char *server_cpu_source;    /* "proc", "stats", or NULL */
+    uint64_t server_rss_base;         /* --server-pid VmRSS before connecting; 0: unknown */
+    uint64_t server_rss;              /* ... at the measure window's end */
+    bool not_offered;                 /* the dialect's server lacks the transport */
     uint64_t server_bytes_out;        /* /stats bytes_out delta of the transport; 0: unavailable */
     const char *failure;              /* NULL, or a one-line reason the run failed */
 };

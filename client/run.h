@@ -14,7 +14,12 @@ extern const char *const transport_names[TR_COUNT];
 
 enum publish_via { PUB_HTTP, PUB_WS };
 
+struct dialect;
+
 struct client_config {
+    const struct dialect *dialect;    /* --dialect: how to speak to the server */
+    int server_pids[8];               /* --server-pid: sampled from /proc */
+    unsigned nserver_pids;
     char url[512];                    /* http://host:port, no trailing slash */
     char publish_url[512];            /* the publisher's (and /stats'); default: url */
     bool transports[TR_COUNT];        /* which to run, in enum order */
@@ -54,7 +59,7 @@ struct cost {
 /* What one subscriber saw. */
 struct sub_track {
     unsigned channel;
-    uint64_t last_id;                 /* resume cursor (server id) */
+    uint64_t last_id;                 /* resume cursor: the dialect's ordered id key */
     uint64_t epoch;                   /* the server start last_id belongs to; 0: not known yet */
     uint8_t *seen;                    /* bit per per-channel sequence number */
     uint64_t unique, duplicates, out_of_order;
@@ -114,9 +119,14 @@ int payload_parse(const char *data, size_t len, uint64_t *k, uint64_t *sched_us)
  * server's gap, hello and reset objects too. Counts duplicates, order,
  * latency. Returns 0, or -1 for a protocol error (counted). */
 int track_envelope(struct run *run, struct sub_track *t, const char *json, size_t len);
-/* The same for an already parsed message. */
+/* The same for an already parsed message. id is the dialect's ordered
+ * key; 0: the message came without one (Nchan's multipart poll answers),
+ * so its order cannot be judged. */
 void track_message(struct run *run, struct sub_track *t, uint64_t id, const char *data,
                    size_t len, uint64_t now_us);
+/* The server named the subscriber's position without a message (an empty
+ * answer's headers, a batch's last id): the cursor to resume from. */
+void track_cursor(struct sub_track *t, uint64_t key);
 void track_gap(struct run *run, struct sub_track *t, uint64_t lost, uint64_t first_id);
 /* The server told subscriber t its epoch (a poll answer, a hello). Another
  * one than before means it restarted: t's cursor starts over from 0, and a

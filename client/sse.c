@@ -1,10 +1,12 @@
-/* Server-Sent Events: one long GET /sse/<ch> whose body feeds the
- * incremental event-stream parser. On any end or error it reconnects with
- * backoff and resumes with Last-Event-ID, as a browser's EventSource does. */
+/* Server-Sent Events: one long GET (the dialect's: pushpull's /sse/<ch>)
+ * whose body feeds the incremental event-stream parser; the dialect reads
+ * each event. On any end or error it reconnects with backoff and resumes
+ * with Last-Event-ID, as a browser's EventSource does. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "dialect.h"
 #include "sse_parser.h"
 #include "subscriber.h"
 
@@ -25,13 +27,7 @@ struct sse_sub {
 static void on_event(void *ud, const struct sse_event *ev)
 {
     struct sse_sub *ss = ud;
-    static const char *const known[] = { "message", "gap", "hello", "reset" };
-    bool ours = false;
-    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
-        ours |= ev->type_len == strlen(known[i]) && memcmp(ev->type, known[i], ev->type_len) == 0;
-    if (!ours)
-        return;                       /* an event type we do not know: skip it */
-    if (track_envelope(ss->s->run, &ss->s->track, ev->data, ev->data_len) != 0)
+    if (dialect_of(ss->s->run->cfg)->sse_event(ss->s, ev) != 0)
         ss->failed = true;
 }
 
@@ -80,18 +76,11 @@ static int sse_connect(struct sse_sub *ss)
 {
     struct subscriber *s = ss->s;
     char url[640];
-    /* A cursor goes in Last-Event-ID, as a browser's would; none yet:
-     * since=0 (everything retained), not "new messages only". */
-    bool header = s->track.last_id > 0;
-    subscriber_url(s, "/sse/", header, url, sizeof url);
     curl_slist_free_all(ss->headers);
     ss->headers = NULL;
-    if (header) {
-        char h[64];
-        snprintf(h, sizeof h, "Last-Event-ID: %llu", (unsigned long long)s->track.last_id);
-        ss->headers = curl_slist_append(NULL, h);
-    }
-    ss->headers = curl_slist_append(ss->headers, "Accept: text/event-stream");
+    if (dialect_of(s->run->cfg)->request(s, TR_SSE, !s->track.connected, url, sizeof url,
+                                      &ss->headers) != 0)
+        return -1;
     curl_easy_setopt(ss->x.easy, CURLOPT_URL, url);
     curl_easy_setopt(ss->x.easy, CURLOPT_HTTPHEADER, ss->headers);
     curl_easy_setopt(ss->x.easy, CURLOPT_FRESH_CONNECT, ss->fresh ? 1L : 0L);
@@ -101,7 +90,6 @@ static int sse_connect(struct sse_sub *ss)
     sse_parser_reset(ss->parser);
     return loop_add(s->loop, &ss->x);
 }
-
 
 static int sse_start(struct subscriber *s)
 {

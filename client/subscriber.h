@@ -51,8 +51,4 @@ CURL *subscriber_easy(struct subscriber *s, curl_write_callback write, void *ud)
 void subscriber_account_request(struct subscriber *s, CURL *easy);
 void subscriber_account_response(struct subscriber *s, CURL *easy);
 
-/* Track every message of a poll or long-poll answer body. Sets *empty.
- * Returns 0, or -1 for a malformed answer (counted). */
-int poll_answer_track(struct subscriber *s, const char *body, size_t len, bool *empty);
-
 #endif

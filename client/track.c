@@ -97,10 +97,14 @@ void track_message(struct run *run, struct sub_track *t, uint64_t id, const char
         run->duplicates++;
         return;
     }
-    if (id < t->last_id) {
+    /* Order is the server's: a message's id below one already received.
+     * Payload order would also count publishes that reached the server in
+     * another order than they were sent (the publisher has many requests
+     * in flight), so a message without an id is not judged. */
+    if (id && id < t->last_id) {
         t->out_of_order++;
         run->out_of_order++;
-    } else {
+    } else if (id) {
         t->last_id = id;
     }
     t->unique++;
@@ -111,6 +115,11 @@ void track_message(struct run *run, struct sub_track *t, uint64_t id, const char
     uint64_t sent = run->sent_us[k];
     if (sent)
         hist_record(&run->latency_uncorrected, now_us > sent ? now_us - sent : 0);
+}
+
+void track_cursor(struct sub_track *t, uint64_t key)
+{
+    t->last_id = key;
 }
 
 void track_gap(struct run *run, struct sub_track *t, uint64_t lost, uint64_t first_id)

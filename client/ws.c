@@ -1,10 +1,12 @@
-/* WebSocket subscriber: one connection to /ws/<ch>?since=<cursor>&epoch=E;
- * each text frame is one envelope or a hello, reset or gap object. On any
- * end it reconnects with backoff and resumes from its cursor. */
+/* WebSocket subscriber: one connection to the dialect's URL (pushpull:
+ * /ws/<ch>?since=<cursor>&epoch=E); the dialect reads each text frame
+ * (pushpull: an envelope or a hello, reset or gap object). On any end it
+ * reconnects with backoff and resumes from its cursor. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "dialect.h"
 #include "subscriber.h"
 #include "wsconn.h"
 
@@ -25,9 +27,9 @@ static void on_text(struct wsconn *c, const char *text, size_t len, void *ud)
 {
     (void)c;
     struct ws_sub *ws = ud;
-    /* A bad envelope is counted there; the frames around it are intact, so
+    /* A bad message is counted there; the frames around it are intact, so
      * the connection goes on. */
-    (void)track_envelope(ws->s->run, &ws->s->track, text, len);
+    (void)dialect_of(ws->s->run->cfg)->ws_text(ws->s, text, len);
 }
 
 static void on_close(struct wsconn *c, int code, const char *why, void *ud)
@@ -43,13 +45,29 @@ static void on_close(struct wsconn *c, int code, const char *why, void *ud)
 
 static const struct wsconn_cb ws_callbacks = { on_open, on_text, on_close };
 
+/* curl's header list as request lines, each ending in CRLF. */
+static void header_lines(const struct curl_slist *h, char *buf, size_t cap)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    for (; h && n < cap; h = h->next)
+        n += (size_t)snprintf(buf + n, cap - n, "%s\r\n", h->data);
+}
+
 static int ws_connect(struct ws_sub *ws)
 {
     struct subscriber *s = ws->s;
-    char url[640];
-    subscriber_url(s, "/ws/", false, url, sizeof url);
-    ws->conn = wsconn_open(s->run->base, url, s->run->cfg->connect_timeout_us, &ws_callbacks,
-                           ws, &s->run->cost);
+    const struct dialect *d = dialect_of(s->run->cfg);
+    char url[640], headers[512];
+    struct curl_slist *list = NULL;
+    int rc = d->request(s, TR_WS, !s->track.connected, url, sizeof url, &list);
+    header_lines(list, headers, sizeof headers);
+    curl_slist_free_all(list);
+    if (rc != 0)
+        return -1;
+    ws->conn = wsconn_open_with(s->run->base, url, headers, d->ws_protocol,
+                                s->run->cfg->connect_timeout_us, &ws_callbacks, ws,
+                                &s->run->cost);
     return ws->conn ? 0 : -1;
 }
 

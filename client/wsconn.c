@@ -64,6 +64,7 @@ struct wsconn {
     void *ud;
     struct cost *cost;
     char key[WS_KEY_LEN + 1];
+    char *protocol;                   /* Sec-WebSocket-Protocol asked for, or NULL */
     /* The request being sent, then the answer being read; once open, the
      * frame bytes that came with the answer, fed to wslay first. */
     char *buf;
@@ -252,6 +253,7 @@ static void destroy(struct wsconn *c)
     if (c->state == WS_OPEN && c->close_requested)
         (void)wslay_event_send(c->ctx);
     release(c);
+    free(c->protocol);
     free(c);
 }
 
@@ -487,7 +489,7 @@ static void read_answer(struct wsconn *c)
             c->cost->bytes_rx += n;
         c->len += n;
         size_t used = 0;
-        int r = ws_check_response(c->buf, c->len, c->key, &used);
+        int r = ws_check_response_protocol(c->buf, c->len, c->key, c->protocol, &used);
         if (r < 0) {
             finish(c, WSCONN_ERR_PROTOCOL, "bad handshake answer");
             return;
@@ -617,7 +619,8 @@ static int split_url(const char *url, const char **host, size_t *host_len, const
     return 0;
 }
 
-static int build_request(struct wsconn *c, const char *url)
+/* headers: extra request lines, each ending in CRLF ("" for none). */
+static int build_request(struct wsconn *c, const char *url, const char *headers)
 {
     const char *host, *target;
     size_t host_len;
@@ -626,8 +629,11 @@ static int build_request(struct wsconn *c, const char *url)
     const char *slash = *target == '/' ? "" : "/";   /* "http://h?x" asks for "/?x" */
     static const char fmt[] = "GET %s%s HTTP/1.1\r\nHost: %.*s\r\nUpgrade: websocket\r\n"
                               "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                              "Sec-WebSocket-Version: 13\r\n\r\n";
-    int n = snprintf(NULL, 0, fmt, slash, target, (int)host_len, host, c->key);
+                              "Sec-WebSocket-Version: 13\r\n%s%s%s%s\r\n";
+    const char *proto_name = c->protocol ? "Sec-WebSocket-Protocol: " : "";
+    const char *proto = c->protocol ? c->protocol : "", *proto_end = c->protocol ? "\r\n" : "";
+    int n = snprintf(NULL, 0, fmt, slash, target, (int)host_len, host, c->key, proto_name, proto,
+                     proto_end, headers);
     if (n < 0)
         return -1;
     /* The same buffer later holds the answer. */
@@ -635,7 +641,8 @@ static int build_request(struct wsconn *c, const char *url)
     c->buf = malloc(cap);
     if (!c->buf)
         return -1;
-    snprintf(c->buf, cap, fmt, slash, target, (int)host_len, host, c->key);
+    snprintf(c->buf, cap, fmt, slash, target, (int)host_len, host, c->key, proto_name, proto,
+             proto_end, headers);
     c->len = (size_t)n;
     return 0;
 }
@@ -674,6 +681,13 @@ static int start_connect(struct wsconn *c, const char *url, uint64_t timeout_us)
 struct wsconn *wsconn_open(struct event_base *base, const char *url, uint64_t timeout_us,
                            const struct wsconn_cb *cb, void *ud, struct cost *cost)
 {
+    return wsconn_open_with(base, url, NULL, NULL, timeout_us, cb, ud, cost);
+}
+
+struct wsconn *wsconn_open_with(struct event_base *base, const char *url, const char *headers,
+                                const char *protocol, uint64_t timeout_us,
+                                const struct wsconn_cb *cb, void *ud, struct cost *cost)
+{
     struct wsconn *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
@@ -683,8 +697,11 @@ struct wsconn *wsconn_open(struct event_base *base, const char *url, uint64_t ti
     c->cost = cost;
     if (timeout_us == 0)
         timeout_us = WSCONN_DEFAULT_TIMEOUT_US;
-    if (build_request(c, url) != 0 || start_connect(c, url, timeout_us) != 0) {
+    if ((protocol && !(c->protocol = strdup(protocol))) ||
+        build_request(c, url, headers ? headers : "") != 0 ||
+        start_connect(c, url, timeout_us) != 0) {
         release(c);
+        free(c->protocol);
         free(c);
         return NULL;
     }

@@ -35,6 +35,13 @@ struct wsconn_cb {
 struct wsconn *wsconn_open(struct event_base *base, const char *url, uint64_t timeout_us,
                            const struct wsconn_cb *cb, void *ud, struct cost *cost);
 
+/* The same with extra request header lines (each ending in CRLF; NULL:
+ * none) and a subprotocol to ask for (NULL: none), which the answer may
+ * name and nothing else. */
+struct wsconn *wsconn_open_with(struct event_base *base, const char *url, const char *headers,
+                                const char *protocol, uint64_t timeout_us,
+                                const struct wsconn_cb *cb, void *ud, struct cost *cost);
+
 /* Queue one text message and send what the socket takes. 0, or -1 when the
  * connection is not open or is closing. */
 int wsconn_send_text(struct wsconn *c, const char *text, size_t len);

@@ -57,7 +57,9 @@ int ws_key_generate(char out[WS_KEY_LEN + 1])
 /* ---- the client's check of the 101 answer ----------------------------- */
 
 struct ws_answer {
+    const char *protocol;             /* the subprotocol asked for, or NULL */
     bool upgrade, connection, extra;
+    int protocols;                    /* Sec-WebSocket-Protocol lines */
     int accepts;                      /* Sec-WebSocket-Accept lines */
     bool accept_ok;
 };
@@ -129,8 +131,12 @@ static int check_header(const char *line, const char *end, const char *accept,
     } else if (name_is(line, n, "Sec-WebSocket-Accept")) {
         a->accepts++;
         a->accept_ok = vend - v == WS_ACCEPT_LEN && memcmp(v, accept, WS_ACCEPT_LEN) == 0;
-    } else if (name_is(line, n, "Sec-WebSocket-Extensions") ||
-               name_is(line, n, "Sec-WebSocket-Protocol")) {
+    } else if (name_is(line, n, "Sec-WebSocket-Protocol")) {
+        /* Only the one asked for (RFC 6455 4.1: any other fails). */
+        a->protocols++;
+        a->extra |= !a->protocol || (size_t)(vend - v) != strlen(a->protocol) ||
+                    memcmp(v, a->protocol, (size_t)(vend - v)) != 0;
+    } else if (name_is(line, n, "Sec-WebSocket-Extensions")) {
         a->extra = true;
     }
     return 0;
@@ -138,10 +144,16 @@ static int check_header(const char *line, const char *end, const char *accept,
 
 int ws_check_response(const char *buf, size_t len, const char *key, size_t *consumed)
 {
+    return ws_check_response_protocol(buf, len, key, NULL, consumed);
+}
+
+int ws_check_response_protocol(const char *buf, size_t len, const char *key,
+                               const char *protocol, size_t *consumed)
+{
     char accept[WS_ACCEPT_LEN + 1];
     if (ws_accept_for_key(key, accept) != 0)
         return -1;
-    struct ws_answer a = { 0 };
+    struct ws_answer a = { .protocol = protocol };
     size_t scan = len < WS_RESPONSE_MAX ? len : WS_RESPONSE_MAX;
     /* Every complete line is checked on every call, so a bad status line
      * fails at once instead of after the whole header block. */
@@ -159,7 +171,8 @@ int ws_check_response(const char *buf, size_t len, const char *key, size_t *cons
             if (check_status(line, end) != 0)
                 return -1;
         } else if (end == line) {
-            if (!a.upgrade || !a.connection || a.accepts != 1 || !a.accept_ok || a.extra)
+            if (!a.upgrade || !a.connection || a.accepts != 1 || !a.accept_ok || a.extra ||
+                a.protocols > 1)
                 return -1;
             *consumed = pos;
             return 1;

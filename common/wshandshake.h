@@ -34,5 +34,9 @@ int ws_key_generate(char out[WS_KEY_LEN + 1]);
  * length; what follows is already frame data), 0 when more is needed, -1 when
  * it is invalid or does not end within WS_RESPONSE_MAX bytes. */
 int ws_check_response(const char *buf, size_t len, const char *key, size_t *consumed);
+/* The same for a request that asked for subprotocol `protocol` (NULL:
+ * none): the answer may name that one, once, and no other. */
+int ws_check_response_protocol(const char *buf, size_t len, const char *key,
+                               const char *protocol, size_t *consumed);
 
 #endif

@@ -6,6 +6,11 @@
 #  2. Client CPU per delivered message against the server's, for SSE and
 #     WebSocket at 100 subscribers and 1000 msg/s: the client must not be
 #     the bottleneck of its own measurement.
+#  3. The instrument against a yardstick: pushpull-client's p50 beside the
+#     minimal raw-socket subscriber bench/rawsub.c, both on the same
+#     channel at the same time (so on the same messages), for SSE and
+#     WebSocket at 1 x 1000 msg/s and 100 x 100 msg/s. Who subscribes first
+#     alternates by round (the server fans out in subscription order).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -17,6 +22,7 @@ command -v wrk >/dev/null || { echo "wrk is missing: scripts/install-deps.sh --b
 
 work=$(mktemp -d)
 start_server SRV
+SRV_PORT=${SRV_URL##*:}
 trap 'kill "$SRV_PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 
 field() {  # json-file python-expression-on-run
@@ -57,4 +63,38 @@ for t in sse ws; do
     lost=$(field "$work/$t.json" "r['delivery']['lost']")
     printf '%-4s delivered %8.0f/s  lost %s  client %.2f µs/msg  server %.2f µs/msg  client/server %.2f\n' \
         "$t" "$d" "$lost" "$c" "$s" "$(echo "$c / $s" | bc -l)"
+done
+
+echo
+echo "== 3. client p50 / raw subscriber p50 (bench/rawsub.c), same channel, same messages"
+: "${RAWSUB:?make bench-client sets RAWSUB (bench/rawsub.c)}"
+rawsub_p50() {  # transport subscribers rate tag -> prints p50 µs
+    "$RAWSUB" --port "$SRV_PORT" --channel "$4-$1-0" --transport "$1" --subscribers "$2" \
+        --rate "$3" --warmup 1 --duration "$DURATION" --timeout $((DURATION + 20)) \
+        | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["p50_us"] if d["count"] == d["expected"] else "nan")'
+}
+client_p50() {  # transport subscribers rate tag -> prints p50 µs
+    "$PUSHPULL_BIN/pushpull-client" --url "$SRV_URL" --run-tag "$4" --transport "$1" --quiet \
+        --subscribers "$2" --rate "$3" --warmup 1s --duration "${DURATION}s" --json "$work/c-$4.json" >/dev/null
+    field "$work/c-$4.json" "r['latency_us']['p50']"
+}
+for point in "sse 1 1000" "ws 1 1000" "sse 100 100" "ws 100 100"; do
+    set -- $point
+    ratios=()
+    for r in $(seq "$ROUNDS"); do
+        tag="bc$$r$r$1$2"
+        if [ $((r % 2)) -eq 1 ]; then
+            rawsub_p50 "$1" "$2" "$3" "$tag" >"$work/raw" & bg=$!; sleep 0.3
+            c=$(client_p50 "$1" "$2" "$3" "$tag"); wait "$bg"; raw=$(cat "$work/raw")
+        else
+            client_p50 "$1" "$2" "$3" "$tag" >"$work/cli" & bg=$!; sleep 0.2
+            raw=$(rawsub_p50 "$1" "$2" "$3" "$tag"); wait "$bg"; c=$(cat "$work/cli")
+        fi
+        ratio=$(/usr/bin/python3 -c "print('%.2f' % ($c / $raw))" 2>/dev/null || echo nan)
+        printf '%-3s %3s x %4s msg/s  round %d: client p50 %6s µs  raw p50 %6s µs  ratio %s\n' \
+            "$1" "$2" "$3" "$r" "$c" "$raw" "$ratio"
+        ratios+=("$ratio")
+    done
+    printf '%-3s %3s x %4s msg/s  median ratio %.2f (target <= 1.25)\n' "$1" "$2" "$3" \
+        "$(printf '%s\n' "${ratios[@]}" | median)"
 done

@@ -341,6 +341,78 @@ class Server:
         return r.json()["id"]
 
 
+PEERS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                     "peers")
+
+
+class Peer:
+    """Another push server, started for real through peers/NAME/run 0 (the
+    same contract as pushpull-server: 'listening on http://127.0.0.1:PORT',
+    SIGTERM stops it). A missing server (nginx, Nchan, node...) fails the
+    test: it never passes silently. Use as a context manager with a Tap."""
+
+    def __init__(self, tap, name, env=None):
+        self.tap, self.name = tap, name
+        self.env = dict(os.environ, **(env or {}))
+        self.proc = None
+        self.port = None
+        self._errf = tempfile.TemporaryFile()
+
+    def __enter__(self):
+        run = os.path.join(PEERS, self.name, "run")
+        if not os.access(run, os.X_OK):
+            raise TestFailure("no executable %s" % run)
+        self.proc = _spawn([run, "0"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=self._errf, env=self.env)
+        line = read_line(self.proc, T(20))
+        m = re.fullmatch(r"listening on http://127\.0\.0\.1:(\d+)",
+                         (line or b"").decode(errors="replace").rstrip("\r\n"))
+        if not m:
+            self.proc.kill()
+            raise TestFailure("peer %s did not start (first line %r); stderr:\n%s"
+                              % (self.name, line, self.stderr_tail()))
+        self.port = int(m.group(1))
+        return self
+
+    def __exit__(self, et, ev, tb):
+        t0 = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=T(10))
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait(timeout=10)
+        self.tap.ok(rc == 0, "peer %s: clean exit (status 0) on SIGTERM" % self.name,
+                    "exit status %s after %.2fs; stderr tail:\n%s"
+                    % (rc, time.monotonic() - t0, self.stderr_tail()))
+        return False
+
+    def url(self, path=""):
+        return "http://%s:%d%s" % (HOST, self.port, path)
+
+    def pids(self):
+        """Every descendant process of the run script: the server itself."""
+        kids, todo = [], [self.proc.pid]
+        while todo:
+            parent = todo.pop()
+            for d in os.listdir("/proc"):
+                if not d.isdigit():
+                    continue
+                try:
+                    with open("/proc/%s/stat" % d) as f:
+                        ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                except (OSError, IndexError, ValueError):
+                    continue
+                if ppid == parent:
+                    kids.append(int(d))
+                    todo.append(int(d))
+        return kids
+
+    def stderr_tail(self, n=3000):
+        self._errf.seek(0)
+        return self._errf.read()[-n:].decode(errors="replace")
+
+
 def valgrind_problems(path):
     """What a memcheck log shows that must not be there, or "". A server
     killed with SIGKILL writes no leak summary: then only the errors count."""

@@ -1,0 +1,24 @@
+/* The dialects the client speaks, by name. */
+#include <string.h>
+
+#include "dialect.h"
+
+static const struct dialect *const all[] = { &dialect_pushpull, &dialect_nchan };
+
+const struct dialect *dialect_of(const struct client_config *cfg)
+{
+    return cfg->dialect ? cfg->dialect : &dialect_pushpull;
+}
+
+const struct dialect *dialect_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (strcmp(all[i]->name, name) == 0)
+            return all[i];
+    return NULL;
+}
+
+const char *dialect_names(void)
+{
+    return "pushpull|nchan";
+}

@@ -1,0 +1,72 @@
+/* How the client speaks to one kind of push server: which transports it
+ * offers, each transport's request and resume cursor, how messages are
+ * framed in an answer, stream or frame, and what a publish answer means.
+ * pushpull's own protocol is one dialect, Nchan's another (one file each).
+ *
+ * Loss is never a dialect's business: every message's payload carries the
+ * client's own sequence number (track_message), whatever the server's ids.
+ * A dialect only maps the server's id text to the subscriber's cursor, an
+ * ordered 64-bit key (track.last_id; 0: none yet), and back. */
+#ifndef PUSHPULL_DIALECT_H
+#define PUSHPULL_DIALECT_H
+
+#include <curl/curl.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "run.h"
+#include "sse_parser.h"
+
+struct subscriber;
+
+/* A finished poll or long-poll answer. Header values are "" when absent. */
+struct poll_answer {
+    long status;
+    const char *body;
+    size_t len;
+    const char *content_type, *last_modified, *etag;
+};
+
+struct dialect {
+    const char *name;
+    bool offers[TR_COUNT];
+    /* The server answers GET /stats with pushpull's counters. */
+    bool has_stats;
+    /* Poll answers need their Content-Type, Last-Modified and ETag. */
+    bool poll_headers;
+    /* A poll answer holds one message at most, so after one with a message
+     * the short poller asks again at once, until an empty answer: what a
+     * client of such a server must do not to fall behind. */
+    bool poll_one_per_answer;
+    /* A long poll the server never ends by itself: at the client's
+     * --longpoll-timeout it is an empty answer, not a failed request. */
+    bool longpoll_waits_forever;
+    /* Sec-WebSocket-Protocol to ask for, or NULL. */
+    const char *ws_protocol;
+    /* Did the server take the publish? (its HTTP status) */
+    bool (*publish_accepted)(long status);
+    /* Subscriber s's next request on transport t: its URL, and request
+     * headers appended to *headers. first: the subscriber has had no
+     * answer yet (a long poller then asks for an immediate one, to know it
+     * is connected). 0, or -1 when it does not fit. */
+    int (*request)(const struct subscriber *s, enum transport t, bool first,
+                   char *url, size_t cap, struct curl_slist **headers);
+    /* Track the messages of a poll or long-poll answer; *empty when there
+     * were none. 0, or -1 for an answer that is an error (counted). */
+    int (*poll_answer)(struct subscriber *s, const struct poll_answer *a, bool *empty);
+    /* One SSE event. 0, or -1 to end the stream (a protocol error). */
+    int (*sse_event)(struct subscriber *s, const struct sse_event *ev);
+    /* One WebSocket text message. A bad one is counted; -1 says so. */
+    int (*ws_text)(struct subscriber *s, const char *text, size_t len);
+};
+
+extern const struct dialect dialect_pushpull, dialect_nchan;
+
+/* The configuration's dialect (pushpull unless --dialect said another). */
+const struct dialect *dialect_of(const struct client_config *cfg);
+/* The dialect called name, or NULL. */
+const struct dialect *dialect_find(const char *name);
+/* "pushpull|nchan", for usage lines. */
+const char *dialect_names(void);
+
+#endif
