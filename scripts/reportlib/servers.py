@@ -14,7 +14,7 @@ from .text import LABEL, TRANSPORTS, count, get, sig, table
 
 AGREE_RATIO = 1.25          # the larger within 25 % of the smaller: agree
 LATENCY_FLOOR_MS = 0.1      # latencies closer than this agree (loopback jitter)
-CLOCK_TICK_US = 10_000      # /proc CPU times count in ticks of 1/USER_HZ = 10 ms
+CLOCK_TICK_US = 10_000      # getrusage (pushpull's /stats) moves by scheduler ticks, 10 ms
 PAGE_BYTES = 4096           # VmRSS moves by pages
 TAIL_SAMPLES = 10           # a percentile is compared when this many samples lie beyond it
 LOWER, HIGHER = "lower", "higher"
@@ -48,9 +48,11 @@ def _latency_floor(runs):
 
 
 def _cpu_floor(runs):
-    """Each value is a difference of two tick-counted readings: up to one
-    tick off per run, spread over its delivered messages."""
-    return sum(CLOCK_TICK_US / d for d in (r.r("delivery.delivered") for r in runs) if d)
+    """CPU from a server's /stats is a difference of two tick-counted
+    readings: up to one tick off per run, spread over its delivered
+    messages. From /proc (schedstat) it is counted in nanoseconds: no floor."""
+    return sum(CLOCK_TICK_US / d for d, src in ((r.r("delivery.delivered"), get(r.result, "cost.server_cpu_source"))
+                                                for r in runs) if d and src != "proc")
 
 
 def _rss_floor(runs):
@@ -332,7 +334,8 @@ def how_to_read(names, runs):
     return ("Each workload ran on %s back to back, the order alternating from one workload to the next. "
             "A figure **agrees** when the larger value is within %d %% of the smaller, or closer than its "
             "noise floor (latency: %g ms, and a percentile only when at least %d samples lie beyond it; "
-            "server CPU: one %d ms clock tick per run over its delivered messages; server memory: one "
+            "server CPU from /stats: one %d ms clock tick per run over its delivered messages, from /proc "
+            "none, it counts nanoseconds; server memory: one "
             "%d-byte page per server process and run over its subscribers; lost, requests and bytes are "
             "exact): then the transport decides it. Otherwise the servers **differ** and the implementation "
             "decides; the larger value carries its ratio to the smaller, `(N×)`, or `(≠)` when the smaller "
@@ -344,7 +347,7 @@ def how_to_read(names, runs):
 
 
 def _source_words(sources):
-    words = {"proc": "/proc (utime + stime of its processes)", "stats": "its own /stats",
+    words = {"proc": "/proc (the run time of every thread of its processes, schedstat)", "stats": "its own /stats",
              "not recorded": "nowhere (not recorded)"}
     return " and ".join(words.get(s, str(s)) for s in sources)
 

@@ -165,16 +165,30 @@ def t_agree():
 
 
 def t_noise():
-    sp = part(part(md(), "Servers"), "short poll", "###")
-    cpu = [run_of("poll", 1, s)["result"]["cost"]["server_cpu_us_per_delivered"] for s in ("pushpull", "nchan")]
-    check(max(cpu) / min(cpu) > servers.AGREE_RATIO, "fixture: 1-subscriber CPU should be > 25 %% apart: %r" % cpu)
-    cells = rows(sp)[("1 subscriber × 10 msg/s", "nchan")]
-    check_eq(cells[6], sig(max(cpu)), "CPU within one clock tick over 30 messages is not a difference")
     ws = part(part(md(), "Servers"), "WebSocket", "###")
     p99 = [run_of("ws", 1, s)["result"]["latency_us"]["p99"] for s in ("pushpull", "nchan")]
     check(max(p99) / min(p99) > servers.AGREE_RATIO, "fixture: 1-subscriber p99s should be > 25 %% apart")
     check("(" not in rows(ws)[("1 subscriber × 10 msg/s", "pushpull")][1], "a p99 of 30 samples is not compared")
     check("p99 latency in the one workload where it can be compared" in ws, "p99 sentence in:\n%s" % ws)
+
+
+class FakeRun:
+    def __init__(self, delivered, source):
+        self.result = {"delivery": {"delivered": delivered}, "cost": {"server_cpu_source": source}}
+
+    def r(self, path):
+        return servers.get(self.result, path)
+
+
+def t_cpu_floor():
+    cpu = next(f for f in servers.FIGURES if f.key == "cpu")
+    stats = [FakeRun(30, "stats"), FakeRun(60, "stats")]
+    check_eq(round(cpu.floor(stats), 6), round(servers.CLOCK_TICK_US / 30 + servers.CLOCK_TICK_US / 60, 6),
+             "from /stats: one tick per run over its deliveries")
+    check_eq(cpu.floor([FakeRun(30, "proc"), FakeRun(30, "proc")]), 0, "from /proc (ns): no floor")
+    v = servers.judge({"a": 14.0, "b": 20.0}, cpu.floor(stats))
+    check_eq(v.kind, "agree", "1.4x apart over 30 and 60 messages from /stats is within the ticks")
+    check_eq(servers.judge({"a": 14.0, "b": 20.0}, 0).kind, "differ", "the same from /proc differs")
 
 
 def t_not_offered():
@@ -223,7 +237,8 @@ def main():
         tap.run("Servers part: servers table, a table per transport, cells from runs.jsonl", t_tables)
         tap.run("differ sentences: ratio and server from the data; the larger cell carries it; lost (≠)", t_differ)
         tap.run("agree sentence: requests, bytes and lost on SSE, the transport decides", t_agree)
-        tap.run("noise is not a difference: CPU within a clock tick, a p99 of 30 samples", t_noise)
+        tap.run("noise is not a difference: a p99 of 30 samples is not compared", t_noise)
+        tap.run("server CPU floor: a clock tick per run from /stats, none from /proc (schedstat)", t_cpu_floor)
         tap.run("not offered: rows, sentence, counts", t_not_offered)
         tap.run("the parts after Servers cover the first server (pushpull)", t_rest_first_server)
         tap.run("Servers tables are aligned as plain text", t_aligned)
