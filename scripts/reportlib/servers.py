@@ -17,6 +17,7 @@ LATENCY_FLOOR_MS = 0.1      # latencies closer than this agree (loopback jitter)
 CLOCK_TICK_US = 10_000      # getrusage (pushpull's /stats) moves by scheduler ticks, 10 ms
 PAGE_BYTES = 4096           # VmRSS moves by pages
 TAIL_SAMPLES = 10           # a percentile is compared when this many samples lie beyond it
+RSS_SUBSCRIBERS = 100       # below, memory per subscriber is mostly one-off allocations
 LOWER, HIGHER = "lower", "higher"
 
 
@@ -82,7 +83,8 @@ FIGURES = (
     Figure("cpu", "srv µs/msg", "server CPU per delivered message",
            lambda r: r.r("cost.server_cpu_us_per_delivered"), LOWER, " µs", _cpu_floor),
     Figure("rss", "srv B/sub", "server memory per subscriber",
-           lambda r: r.r("cost.server_rss_per_subscriber_bytes"), LOWER, " B", _rss_floor),
+           lambda r: r.r("cost.server_rss_per_subscriber_bytes"), LOWER, " B", _rss_floor,
+           lambda r: (r.params.get("subscribers") or 0) >= RSS_SUBSCRIBERS),
 )
 
 
@@ -341,9 +343,11 @@ def how_to_read(names, runs):
             "decides; the larger value carries its ratio to the smaller, `(N×)`, or `(≠)` when the smaller "
             "is not above 0. %s srv B/sub is the growth of the server's resident memory (VmRSS of all its "
             "processes) from before the subscribers connected to the end of the measure window, per "
-            "subscriber."
+            "subscriber; it is compared from %d subscribers on (below, one-off allocations dominate), and a "
+            "server that already grew in an earlier run of the folder (each server starts once) may show "
+            "little or none."
             % (_join(names), round((AGREE_RATIO - 1) * 100), LATENCY_FLOOR_MS, TAIL_SAMPLES,
-               CLOCK_TICK_US // 1000, PAGE_BYTES, cpu))
+               CLOCK_TICK_US // 1000, PAGE_BYTES, cpu, RSS_SUBSCRIBERS))
 
 
 def _source_words(sources):
