@@ -5,6 +5,7 @@
 #   make test-browser   the live page in headless chromium (tests/browser/)
 #   make bench      bench/quick.scn: the four transports compared, results/
 #   make bench-full bench/full.scn: every sweep and network profile
+#   make bench-peers bench/peers.scn: pushpull-server and Nchan side by side
 #   make report RESULTS=results/<folder>   re-render a folder's report.md
 #   make bench-server   /poll req/s against nginx's static answer (wrk)
 #   make bench-client   client poll rate against wrk; client vs server CPU/msg
@@ -59,7 +60,8 @@ CLIENT_OBJ := $(CLIENT_SRC:%.c=$(OUT)/%.o)
 RELAY_OBJ  := $(RELAY_SRC:%.c=$(OUT)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
 
-.PHONY: FORCE all deps test test-browser bench bench-full report bench-server bench-client bench-scale clean
+.PHONY: FORCE all deps test test-browser bench bench-full bench-peers report bench-server bench-client bench-scale \
+        clean
 PROGRAMS := $(BIN)/pushpull-server $(BIN)/pushpull-client \
             $(BIN)/pushpull-relay
 all: $(PROGRAMS)
@@ -163,6 +165,11 @@ bench: all
 
 bench-full: all
 	$(Q)scripts/install-deps.sh --bench && PUSHPULL_BIN=$(CURDIR)/$(BIN) /usr/bin/python3 scripts/bench.py bench/full.scn
+
+# The same workloads on pushpull-server and the peers (peers/NAME/run;
+# install-deps installs Nginx and Nchan), interleaved; under 6 minutes.
+bench-peers: all
+	$(Q)scripts/install-deps.sh --bench && PUSHPULL_BIN=$(CURDIR)/$(BIN) /usr/bin/python3 scripts/bench.py bench/peers.scn
 
 report:
 	$(if $(RESULTS),,$(error usage: make report RESULTS=results/<folder>))

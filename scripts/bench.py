@@ -16,6 +16,7 @@ Standard library only; run with Debian's /usr/bin/python3.
 
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import re
@@ -177,6 +178,55 @@ def versions(bin_dir):
     return v
 
 
+# How a peer names its version (pushpull-server: its own --version).
+VERSION_COMMANDS = {
+    "nchan": (["nginx", "-v"], ["dpkg-query", "-W", "libnginx-mod-nchan"]),
+}
+
+
+def version_output(cmd):
+    """A version command's one-line answer, stdout or stderr (nginx -v
+    writes to stderr); None when it cannot run or fails."""
+    try:
+        r = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    text = " ".join(r.stdout.decode(errors="replace").split())
+    return text if r.returncode == 0 and text else None
+
+
+def peer_config(name):
+    """Every file of peers/NAME (its run script and config): path, sha256, text."""
+    folder = os.path.join(REPO, "peers", name)
+    out = []
+    for f in sorted(os.listdir(folder)):
+        path = os.path.join(folder, f)
+        if not os.path.isfile(path):
+            continue
+        with open(path, "rb") as fh:
+            data = fh.read()
+        try:
+            text = data.decode("utf-8") if len(data) <= 65536 else None
+        except UnicodeDecodeError:
+            text = None
+        out.append({"file": repo_rel(path), "sha256": hashlib.sha256(data).hexdigest(), "text": text})
+    return out
+
+
+def server_info(name, bin_dir):
+    """manifest.servers[NAME]: dialect, version, config; "command" is filled
+    in when the server first starts."""
+    if name == "pushpull":
+        cmds, config = [[os.path.join(bin_dir, "pushpull-server"), "--version"]], None
+    else:
+        cmds, config = [list(c) for c in VERSION_COMMANDS.get(name, ())], peer_config(name)
+    outs = [version_output(c) for c in cmds]
+    return {"name": name, "dialect": scenario.SERVER_DIALECTS[name],
+            "version": "; ".join(o for o in outs if o) or None, "version_commands": cmds,
+            "command": None, "config": config}
+
+
 # --------------------------------------------------------------- network
 
 def probe_netem():
@@ -262,7 +312,9 @@ class Proc:
                 self.p.send_signal(signal.SIGTERM)
                 self.p.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                self.p.kill()
+                # the whole session: a peer's run script leaves its server
+                # (nginx and its worker) behind if only the script dies
+                os.killpg(self.p.pid, signal.SIGKILL)
                 try:
                     self.p.wait(timeout=10)
                 except subprocess.TimeoutExpired:
@@ -292,8 +344,92 @@ def openssl_command(cert, key):
             "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"]
 
 
+def descendants(pid):
+    """Every process below pid (children, grandchildren, ...), sorted; read
+    from /proc/*/stat (ppid is the field after the ")" of the name)."""
+    children = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d, "rb") as f:
+                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue                        # gone meanwhile
+        children.setdefault(ppid, []).append(int(d))
+    out, todo = [], [pid]
+    while todo:
+        kids = children.get(todo.pop(), [])
+        out += kids
+        todo += kids
+    return sorted(out)
+
+
+class Server:
+    """One server of a profile: bin/pushpull-server, or a peer's
+    peers/NAME/run 0 (same contract: foreground, "listening on URL", SIGTERM)."""
+
+    def __init__(self, env, name):
+        self.env = env
+        self.name = name
+        self.proc = None
+        self.port = None
+        self.url = None
+        self.restarts = 0
+        self.failure = None       # why a peer could not start: its runs fail, the others go on
+
+    def label(self):
+        return "pushpull-server" if self.name == "pushpull" else "peers/%s/run" % self.name
+
+    def start(self):
+        env, b = self.env, self.env.b
+        cmd = env.prefix() + b.server_command(self.name, env.name, (env.cert, env.key) if env.tls else None)
+        tag = "server-%s%s%s" % ("" if self.name == "pushpull" else self.name + "-", env.name,
+                                 "-%d" % self.restarts if self.restarts else "")
+        self.proc = Proc(tag, cmd, b.logdir)
+        env.record_command(self.name, cmd)
+        g = self.proc.first_line(r"listening on (https?)://127\.0\.0\.1:(\d+)", 30)
+        if not g:
+            self.proc.stop(2)
+            raise SetupError("%s did not start (%s)" % (self.label(), self.proc.describe_exit()))
+        self.port = int(g[1])
+        self.url = "%s://%s:%d" % (g[0], LOOPBACK, self.port)
+        if self.name != "pushpull":
+            self.settle()
+
+    def settle(self, timeout=3.0):
+        """A peer may fork its workers just after it listens: wait until the
+        processes under its run script are there and stay the same."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            now = descendants(self.proc.p.pid)
+            if now and now == last:
+                return
+            last = now
+            time.sleep(0.1)
+
+    def pids(self):
+        """The processes whose CPU and RSS are the server's: pushpull-server
+        itself, or every process under a peer's run script (not the script)."""
+        if self.name == "pushpull":
+            return [self.proc.p.pid]
+        pids = descendants(self.proc.p.pid)
+        if not pids:
+            raise SetupError("%s runs no process" % self.label())
+        return pids
+
+    def alive(self):
+        return self.proc is not None and self.proc.alive()
+
+    def stop(self):
+        rc = self.proc.stop() if self.proc is not None else None
+        self.proc = None
+        return rc
+
+
 class ProfileEnv:
-    """The server (and relay, or network namespace) of one profile."""
+    """The servers (and relay, or network namespace) of one profile."""
 
     def __init__(self, bench, name):
         self.b = bench
@@ -301,11 +437,9 @@ class ProfileEnv:
         self.info = bench.manifest["profiles"][name]
         self.method = self.info["method"]
         self.ns = "pp-%d-%s" % (os.getpid(), name) if self.method == "netem" else None
-        self.server = None
+        self.servers = {s: Server(self, s) for s in bench.servers_of[name]}
         self.relay = None
-        self.server_port = None
-        self.url = None           # what subscribers connect to (the relay, if any)
-        self.server_url = None    # the server itself: the publisher's side
+        self.relay_url = None     # what subscribers connect to through the relay
         self.restarts = 0
         self.tls = bool(scenario.PROFILES[name].get("tls"))
         self.tls_dir = None       # the certificate and key of a tls profile
@@ -328,46 +462,58 @@ class ProfileEnv:
             self.info["certificate"] = ("self-signed (P-256, IP:127.0.0.1), made for this run by: %s; "
                                         "removed afterwards" % " ".join(cmd))
         if self.ns:
-            rtt_us = self.info["rtt_ms"] * 1000
-            qd = ["tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", tc_time(rtt_us // 2),
-                  "limit", "100000"]
-            if self.info["rate_bits"]:
-                qd += ["rate", "%dbit" % self.info["rate_bits"]]
-            for cmd in (["ip", "netns", "add", self.ns],
-                        ["ip", "netns", "exec", self.ns, "ip", "link", "set", "lo", "up"],
-                        ["ip", "netns", "exec", self.ns] + qd):
-                ok, e = run_quiet(cmd)
-                if not ok:
-                    raise SetupError("%s: %s" % (" ".join(cmd), e))
-            self.info["netns"] = self.ns
-            self.info["netem_command"] = qd
-        self.start()
-
-    def start(self):
-        b = self.b
-        cmd = self.prefix() + b.server_command(self.name, (self.cert, self.key) if self.tls else None)
-        tag = "server-%s%s" % (self.name, "-%d" % self.restarts if self.restarts else "")
-        self.server = Proc(tag, cmd, b.logdir)
-        self.info["server_command"] = cmd
-        if not b.manifest.get("server_command"):
-            b.manifest["server_command"] = cmd
-        g = self.server.first_line(r"listening on (https?)://127\.0\.0\.1:(\d+)", 30)
-        if not g:
-            self.server.stop(2)
-            raise SetupError("pushpull-server did not start (%s)" % self.server.describe_exit())
-        self.server_port = int(g[1])
-        self.server_url = "%s://%s:%d" % (g[0], LOOPBACK, self.server_port)
-        self.url = self.server_url
+            self.setup_netns()
+        for name, srv in self.servers.items():
+            try:
+                srv.start()
+            except SetupError as e:
+                if name == "pushpull":
+                    raise
+                srv.failure = "%s could not be set up: %s" % (srv.label(), e)
+                self.b.incident("profile %s: %s" % (self.name, srv.failure))
         if self.method == "relay":
             self.start_relay()
+
+    def setup_netns(self):
+        rtt_us = self.info["rtt_ms"] * 1000
+        qd = ["tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", tc_time(rtt_us // 2),
+              "limit", "100000"]
+        if self.info["rate_bits"]:
+            qd += ["rate", "%dbit" % self.info["rate_bits"]]
+        for cmd in (["ip", "netns", "add", self.ns],
+                    ["ip", "netns", "exec", self.ns, "ip", "link", "set", "lo", "up"],
+                    ["ip", "netns", "exec", self.ns] + qd):
+            ok, e = run_quiet(cmd)
+            if not ok:
+                raise SetupError("%s: %s" % (" ".join(cmd), e))
+        self.info["netns"] = self.ns
+        self.info["netem_command"] = qd
+
+    def record_command(self, name, cmd):
+        """The exact command of each server, in the profile and the manifest."""
+        self.info.setdefault("servers", {}).setdefault(name, {})["command"] = cmd
+        if name == "pushpull":
+            self.info["server_command"] = cmd
+            if not self.b.manifest.get("server_command"):
+                self.b.manifest["server_command"] = cmd
+        if not self.b.manifest["servers"][name].get("command"):
+            self.b.manifest["servers"][name]["command"] = cmd
+
+    def urls(self, name):
+        """(where subscribers connect, where the publisher posts) for a server:
+        through the relay only for pushpull (peers run on loopback alone)."""
+        url = self.servers[name].url
+        if name == "pushpull" and self.relay_url:
+            return self.relay_url, url
+        return url, url
 
     def start_relay(self):
         b = self.b
         if self.relay is not None:
             self.relay.stop(2)
         rtt_us = self.info["rtt_ms"] * 1000
-        cmd = [b.relay_bin, "--listen", "%s:0" % LOOPBACK, "--target", "%s:%d" % (LOOPBACK, self.server_port),
-               "--delay", tc_time(rtt_us // 2)]
+        cmd = [b.relay_bin, "--listen", "%s:0" % LOOPBACK,
+               "--target", "%s:%d" % (LOOPBACK, self.servers["pushpull"].port), "--delay", tc_time(rtt_us // 2)]
         if self.info["rate_bits"]:
             cmd += ["--rate", "%gMbit" % (self.info["rate_bits"] / 1e6)]
         cmd.append("--quiet")
@@ -378,29 +524,33 @@ class ProfileEnv:
         if not g:
             self.relay.stop(2)
             raise SetupError("pushpull-relay did not start (%s)" % self.relay.describe_exit())
-        self.url = "http://%s:%s" % (LOOPBACK, g[0])
+        self.relay_url = "http://%s:%s" % (LOOPBACK, g[0])
 
-    def ensure(self, n):
-        """Before run n: restart a dead server (and relay). Returns a note."""
-        notes = []
-        if self.server is not None and not self.server.alive():
-            why = "server of profile %s died before run %d (%s)" % (self.name, n, self.server.describe_exit())
-            self.b.incident(why)
-            notes.append(why)
-            self.server.stop(1)
+    def ensure(self, n, name):
+        """Before run n on server name: restart it (and the relay) when dead."""
+        srv = self.servers[name]
+        if srv.failure:
+            raise SetupError(srv.failure)
+        if srv.proc is not None and not srv.alive():
+            self.b.incident("%s of profile %s died before run %d (%s)"
+                            % (srv.label(), self.name, n, srv.proc.describe_exit()))
+            srv.proc.stop(1)
+            srv.restarts += 1
             self.restarts += 1
-            self.start()
-            return notes
-        if self.relay is not None and not self.relay.alive():
-            why = "relay of profile %s died before run %d (%s)" % (self.name, n, self.relay.describe_exit())
-            self.b.incident(why)
-            notes.append(why)
+            srv.start()
+            if name == "pushpull" and self.relay is not None:
+                self.start_relay()
+            return
+        if name == "pushpull" and self.relay is not None and not self.relay.alive():
+            self.b.incident("relay of profile %s died before run %d (%s)" % (self.name, n, self.relay.describe_exit()))
             self.restarts += 1
             self.start_relay()
-        return notes
+
+    def alive(self, name):
+        return name in self.servers and self.servers[name].alive()
 
     def stats(self):
-        url = self.server_url + "/stats"
+        url = self.servers["pushpull"].url + "/stats"
         if self.tls:
             ctx = ssl.create_default_context(cafile=self.cert)
             with urllib.request.urlopen(url, timeout=10, context=ctx) as r:
@@ -417,12 +567,15 @@ class ProfileEnv:
         if self.relay is not None:
             self.relay.stop()
             self.relay = None
-        if self.server is not None:
-            rc = self.server.stop()
-            self.info["server_exit_status"] = rc
-            if rc not in (0, None):
-                self.b.incident("server of profile %s exited with %s on SIGTERM" % (self.name, self.server.describe_exit()))
-            self.server = None
+        for name, srv in self.servers.items():
+            proc = srv.proc
+            rc = srv.stop()
+            self.info.setdefault("servers", {}).setdefault(name, {})["exit_status"] = rc
+            if name == "pushpull":
+                self.info["server_exit_status"] = rc
+            if rc not in (0, None) and not srv.failure:
+                self.b.incident("%s of profile %s exited with %s on SIGTERM"
+                                % (srv.label(), self.name, proc.describe_exit()))
         if self.ns:
             run_quiet(["ip", "netns", "del", self.ns])
         if self.tls_dir:
@@ -501,6 +654,12 @@ class Bench:
                 self.varying.add(k)
         self.max_subs = {prof: max(p["subscribers"] for _, p in runs) for prof, runs in plan}
         self.max_size = {prof: max(p["size"] for _, p in runs) for prof, runs in plan}
+        self.servers_of = {prof: list(dict.fromkeys(p["server"] for _, p in runs)) for prof, runs in plan}
+        self.servers = list(dict.fromkeys(p["server"] for p in allp))
+        # Another server than pushpull: every run names its dialect and has
+        # the client read each server's CPU and RSS from /proc, so the
+        # figures are comparable. A pushpull-only scenario runs as before.
+        self.peers = self.servers != ["pushpull"]
         self.logdir = os.path.join(out, "logs")
         self.records = []
         self.elapsed = []
@@ -512,7 +671,8 @@ class Bench:
         self.manifest.setdefault("incidents", []).append({"utc": utc_now(), "what": text})
 
     def write_manifest(self):
-        self.manifest["failed"] = sum(1 for r in self.records if r["status"] != "ok")
+        self.manifest["failed"] = sum(1 for r in self.records if r["status"] == "failed")
+        self.manifest["not_offered"] = sum(1 for r in self.records if r["status"] == "not_offered")
         self.manifest["done"] = len(self.records)
         tmp = os.path.join(self.out, "manifest.json.tmp")
         with open(tmp, "w") as f:
@@ -520,7 +680,9 @@ class Bench:
             f.write("\n")
         os.replace(tmp, os.path.join(self.out, "manifest.json"))
 
-    def server_command(self, profile, cert_key=None):
+    def server_command(self, name, profile, cert_key=None):
+        if name != "pushpull":
+            return [os.path.join(REPO, "peers", name, "run"), "0"]
         # Every benchmark connection comes from 127.0.0.1 and the WebSocket
         # publisher sends the whole --rate on one connection: the abuse
         # limits meant for strangers would cap the benchmark itself.
@@ -537,9 +699,18 @@ class Bench:
         # The publisher stands beside the server, as a backend would: only
         # the subscribers' side crosses the emulated network (with netem
         # everything in the namespace does; the run records which).
-        return (env.prefix() + [self.client_bin, "--url", env.url, "--publish-url", env.server_url]
-                + scenario.client_args(p) + (["--cacert", env.cert] if env.tls else [])
-                + ["--json", os.path.join(self.out, "client", "%d.json" % n), "--quiet"])
+        url, pub = env.urls(p["server"])
+        pids = env.servers[p["server"]].pids() if self.peers else None
+        return env.prefix() + self.client_tail([self.client_bin, "--url", url, "--publish-url", pub], n, p,
+                                               env.cert if env.tls else None, pids)
+
+    def client_tail(self, head, n, p, cacert, pids):
+        """head + the run's flags (+ --dialect and --server-pid with peers)."""
+        cmd = head + scenario.client_args(p) + (["--cacert", cacert] if cacert else [])
+        if self.peers:
+            cmd += ["--dialect", scenario.SERVER_DIALECTS[p["server"]],
+                    "--server-pid", ",".join(str(x) for x in pids) if pids else "SERVER_PIDS"]
+        return cmd + ["--json", os.path.join(self.out, "client", "%d.json" % n), "--quiet"]
 
     def build_manifest(self, net):
         profiles = {}
@@ -563,7 +734,8 @@ class Bench:
             "versions": versions(self.bin),
             "profiles": profiles,
             "server_command": None,
-            "runs": self.total, "failed": 0, "done": 0,
+            "servers": {name: server_info(name, self.bin) for name in self.servers},
+            "runs": self.total, "failed": 0, "not_offered": 0, "done": 0,
             "sections": [{"name": s, "runs": sum(1 for _, r in self.plan for sec, _ in r if sec == s),
                           "varies": [k for k in sc.section_info[s]["varies"]
                                      if not (k == "profiles" and self.opts.profiles)]}
@@ -582,21 +754,22 @@ class Bench:
                        "rate_bits": self.manifest["profiles"][prof]["rate_bits"],
                        "method": method, "tls": self.manifest["profiles"][prof]["tls"],
                        "publish_path": "network" if method == "netem" else "direct"}
-        rec = {"n": n, "section": section, "params": p, "profile": profile_rec, "command": None,
-               "status": "failed", "failure": None, "elapsed_s": None, "result": None}
+        rec = {"n": n, "section": section, "server": p["server"], "params": p, "profile": profile_rec,
+               "command": None, "status": "failed", "failure": None, "elapsed_s": None, "result": None}
         log("[%d/%d] %s … " % (n, self.total, label(p, self.varying)), end="")
         t0 = time.monotonic()
         try:
             if env is None:
                 raise SetupError(self.setup_failure[prof])
-            env.ensure(n)
+            env.ensure(n, p["server"])
             cmd = self.client_command(env, n, p)
             rec["command"] = cmd
             self.run_client(rec, cmd, p)
-            if env.server is not None and not env.server.alive():
-                why = "server of profile %s died during run %d (%s)" % (prof, n, env.server.describe_exit())
+            srv = env.servers[p["server"]]
+            if not srv.alive():
+                why = "%s of profile %s died during run %d (%s)" % (srv.label(), prof, n, srv.proc.describe_exit())
                 self.incident(why)
-                if rec["status"] != "ok":
+                if rec["status"] == "failed":
                     rec["failure"] = (rec["failure"] or "failed") + "; " + why
         except SetupError as e:
             rec["failure"] = str(e)
@@ -608,7 +781,8 @@ class Bench:
             f.write(json.dumps(rec) + "\n")
         left = self.total - n
         eta = " — ETA %s" % fmt_eta(sum(self.elapsed) / len(self.elapsed) * left) if left else ""
-        status = "ok" if rec["status"] == "ok" else "FAILED: %s" % rec["failure"]
+        status = {"ok": "ok", "not_offered": "not offered by %s" % p["server"]}.get(
+            rec["status"], "FAILED: %s" % rec["failure"])
         log("%s (%.1fs)%s" % (status, el, eta))
         self.write_manifest()
 
@@ -652,26 +826,36 @@ class Bench:
             except (ValueError, KeyError, IndexError, TypeError) as e:
                 jerr = "unreadable JSON %s: %s" % (rel(jpath), e)
                 rec["result"] = None
-        res = rec["result"]
         rc = proc.returncode
-        if timed_out:
-            rec["failure"] = "timed out after %ds (killed)" % timeout
-        elif rc != 0:
-            why = (res or {}).get("failure") or err_last
-            how = ("killed by %s" % signal.Signals(-rc).name) if rc < 0 else "exit status %d" % rc
-            rec["failure"] = "%s (%s)" % (why, how) if why else how
-        elif jerr:
-            rec["failure"] = jerr
-        elif res is None:
-            rec["failure"] = "the client wrote no JSON" + ("; %s" % err_last if err_last else "")
-        elif res.get("status") != "ok":
-            rec["failure"] = res.get("failure") or "client status %r" % res.get("status")
-        elif res.get("transport") != p["transport"]:
-            rec["failure"] = "the JSON is of transport %r" % res.get("transport")
-        else:
-            rec["status"] = "ok"
+        rec["failure"] = ("timed out after %ds (killed)" % timeout if timed_out
+                          else self.verdict(rec["result"], rc, jerr, err_last, p))
         if rec["failure"]:
             rec["failure"] = " ".join(rec["failure"].split())[:400]
+        elif rec["result"]["status"] == "not_offered":
+            rec["status"] = "not_offered"
+        else:
+            rec["status"] = "ok"
+
+    def verdict(self, res, rc, jerr, err_last, p):
+        """Why a finished client run failed, or None: ok, or a transport the
+        server's dialect does not offer (status "not_offered", no figures)."""
+        offered = not (self.peers and (res or {}).get("status") == "not_offered")
+        if rc != 0 and (offered or rc == 1 or rc < 0):   # not offered: any exit status but 1 or a signal
+            why = (res or {}).get("failure") or err_last
+            how = ("killed by %s" % signal.Signals(-rc).name) if rc < 0 else "exit status %d" % rc
+            return "%s (%s)" % (why, how) if why else how
+        if jerr:
+            return jerr
+        if res is None:
+            return "the client wrote no JSON" + ("; %s" % err_last if err_last else "")
+        if res.get("status") != "ok" and offered:
+            return res.get("failure") or "client status %r" % res.get("status")
+        if res.get("transport") != p["transport"]:
+            return "the JSON is of transport %r" % res.get("transport")
+        dialect = scenario.SERVER_DIALECTS[p["server"]]
+        if self.peers and res.get("dialect") != dialect:
+            return "the JSON is of dialect %r, not %r (does the client know --dialect?)" % (res.get("dialect"), dialect)
+        return None
 
     # -- all
     def run(self):
@@ -699,7 +883,7 @@ class Bench:
                     for section, p in runs:
                         n += 1
                         self.one(env, n, section, p)
-                    if env is not None and env.server is not None and env.server.alive():
+                    if env is not None and env.alive("pushpull"):
                         try:
                             stats_all[prof] = env.stats()
                         except (OSError, ValueError) as e:
@@ -727,15 +911,18 @@ class Bench:
 
     def summary(self):
         cols = [k for k in SHORT if k in ("subscribers", "rate", "size") or k in self.varying]
-        head = ["n", "section", "transport"] + [SHORT[k] for k in cols] + ["profile", "p50 ms", "p99 ms",
-                                                                            "deliv/s", "lost", "req/msg", "B/msg"]
+        srv = ["server"] if self.peers else []
+        head = ["n", "section", "transport"] + srv + [SHORT[k] for k in cols] + [
+            "profile", "p50 ms", "p99 ms", "deliv/s", "lost", "req/msg", "B/msg"]
         rows = []
         for r in self.records:
             p, res = r["params"], r["result"] or {}
-            row = [str(r["n"]), r["section"], p["transport"]]
+            row = [str(r["n"]), r["section"], p["transport"]] + [p["server"] for _ in srv]
             row += [("on" if p[k] else "off") if k == "keepalive" else str(p[k]) for k in cols]
             row.append(p["profile"])
-            if r["status"] != "ok":
+            if r["status"] == "not_offered":
+                row.append("not offered")
+            elif r["status"] != "ok":
                 row.append("FAILED: " + (r["failure"] or "")[:70])
             else:
                 lat = res.get("latency_us") or {}
@@ -745,14 +932,15 @@ class Bench:
                         fmt_num(t.get("delivered_per_s"), 4), fmt_num(d.get("lost")),
                         fmt_num(c.get("requests_per_delivered")), fmt_num(c.get("bytes_per_delivered"))]
             rows.append(row)
-        widths = [max([len(head[i])] + [len(r[i]) for r in rows if i < len(r) and not r[i].startswith("FAILED")])
+        notes = ("FAILED", "not offered")
+        widths = [max([len(head[i])] + [len(r[i]) for r in rows if i < len(r) and not r[i].startswith(notes)])
                   for i in range(len(head))]
-        left = {0: False, 1: True, 2: True}
+        left = {0: False, 1: True, 2: True, 3: bool(srv)}
 
         def fmt(row):
             cells = []
             for i, c in enumerate(row):
-                if c.startswith("FAILED"):
+                if c.startswith(notes):
                     cells.append(c)
                     break
                 cells.append(c.ljust(widths[i]) if left.get(i) or head[i] == "profile" else c.rjust(widths[i]))
@@ -771,7 +959,11 @@ def plan_runs(sc):
     return out
 
 
-def main(argv=None):
+class UsageError(Exception):
+    """A bad option or scenario: main prints it and exits 2."""
+
+
+def parse_options(argv):
     ap = argparse.ArgumentParser(
         prog="bench.py", description="Run a pushpull scenario file (bench/README.md) and keep its results "
         "folder (docs/RESULTS-FORMAT.md).")
@@ -784,8 +976,11 @@ def main(argv=None):
                     help="how lan/wan/mobile are made: netem when root and the kernel has it (auto), "
                     "or always the relay")
     ap.add_argument("--dry-run", action="store_true", help="print the commands and the run count, run nothing")
-    opts = ap.parse_args(argv)
+    return ap.parse_args(argv)
 
+
+def load_scenario(opts):
+    """The scenario with --profiles/--duration applied and --only-section kept."""
     overrides = {}
     if opts.profiles is not None:
         overrides["profiles"] = [x for x in re.split(r"[,\s]+", opts.profiles) if x]
@@ -799,40 +994,28 @@ def main(argv=None):
                 scenario.validate_value(key, v)
         except scenario.ScenarioError as e:
             msg = str(e)
-            msg = msg[len(key) + 2:] if msg.startswith(key + ": ") else msg
-            print("bench.py: --%s: %s" % (key, msg), file=sys.stderr)
-            return 2
+            raise UsageError("--%s: %s" % (key, msg[len(key) + 2:] if msg.startswith(key + ": ") else msg))
     try:
         sc = scenario.parse(opts.scenario, overrides)
     except scenario.ScenarioError as e:
-        print("bench.py: %s" % e, file=sys.stderr)
-        return 2
+        raise UsageError(str(e))
     if opts.only_section:
         want = [x for x in opts.only_section.split(",") if x]
         bad = [x for x in want if x not in sc.sections]
         if bad:
-            print("bench.py: %s has no section %s (sections: %s)"
-                  % (opts.scenario, ", ".join(bad), ", ".join(sc.sections)), file=sys.stderr)
-            return 2
+            raise UsageError("%s has no section %s (sections: %s)"
+                             % (opts.scenario, ", ".join(bad), ", ".join(sc.sections)))
         sc.sections = {k: v for k, v in sc.sections.items() if k in want}
-    plan = plan_runs(sc)
+    return sc
 
-    bin_dir = os.path.abspath(os.environ.get("PUSHPULL_BIN") or os.path.join(REPO, "bin"))
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    out = os.path.abspath(opts.out or os.path.join(REPO, "results", "%s-%s" % (stamp, sc.name)))
 
-    bench = Bench(sc, plan, out, bin_dir, opts)
-    if opts.dry_run:
-        return dry_run(bench)
-
-    for b in (bench.server_bin, bench.client_bin):
-        if not os.access(b, os.X_OK):
-            print("bench.py: no %s (run make, or set PUSHPULL_BIN)" % b, file=sys.stderr)
-            return 2
+def results_folder(bench, opts):
+    """Make the results folder: --out as given (never over results), else a
+    fresh results/<UTC time>-<name>[-N]."""
+    out = bench.out
     if opts.out:
         if os.path.exists(os.path.join(out, "runs.jsonl")):
-            print("bench.py: %s already holds results (runs.jsonl); choose another --out" % out, file=sys.stderr)
-            return 2
+            raise UsageError("%s already holds results (runs.jsonl); choose another --out" % out)
     elif os.path.exists(out):
         i = 2
         while os.path.exists("%s-%d" % (out, i)):
@@ -840,102 +1023,152 @@ def main(argv=None):
         out = bench.out = "%s-%d" % (out, i)
         bench.logdir = os.path.join(out, "logs")
     os.makedirs(out, exist_ok=True)
+    return out
 
-    raise_nofile()
-    signal.signal(signal.SIGINT, _on_signal)
-    signal.signal(signal.SIGTERM, _on_signal)
 
+def network_methods(plan, opts, relay_bin):
+    """{profile: (method, why)} for the profiles that emulate a network."""
     net = {}
     need = [pr for pr, _ in plan if scenario.PROFILES[pr]["rtt_ms"] or scenario.PROFILES[pr]["rate_bits"]]
-    if need:
-        relay_ok = os.access(bench.relay_bin, os.X_OK)
-        if opts.network == "relay":
-            ok, why = False, "--network relay"
+    if not need:
+        return net
+    relay_ok = os.access(relay_bin, os.X_OK)
+    if opts.network == "relay":
+        ok, why = False, "--network relay"
+    else:
+        ok, why = probe_netem()
+    for pr in need:
+        d = scenario.PROFILES[pr]
+        if ok:
+            net[pr] = ("netem", "%s: server and client in network namespace pp-%d-%s, netem delay %s "
+                       "on its loopback (both directions)%s"
+                       % (why, os.getpid(), pr, tc_time(d["rtt_ms"] * 500),
+                          ", rate %g Mbit/s shared by both directions" % (d["rate_bits"] / 1e6)
+                          if d["rate_bits"] else ""))
+        elif relay_ok or opts.network == "netem":
+            net[pr] = ("relay", "%s; bin/pushpull-relay delays each direction by %s%s"
+                       % (why, tc_time(d["rtt_ms"] * 500),
+                          ", rate %g Mbit/s per connection and direction" % (d["rate_bits"] / 1e6)
+                          if d["rate_bits"] else ""))
         else:
-            ok, why = probe_netem()
-        for pr in need:
-            d = scenario.PROFILES[pr]
-            if ok:
-                net[pr] = ("netem", "%s: server and client in network namespace pp-%d-%s, netem delay %s "
-                           "on its loopback (both directions)%s"
-                           % (why, os.getpid(), pr, tc_time(d["rtt_ms"] * 500),
-                              ", rate %g Mbit/s shared by both directions" % (d["rate_bits"] / 1e6)
-                              if d["rate_bits"] else ""))
-            elif relay_ok or opts.network == "netem":
-                net[pr] = ("relay", "%s; bin/pushpull-relay delays each direction by %s%s"
-                           % (why, tc_time(d["rtt_ms"] * 500),
-                              ", rate %g Mbit/s per connection and direction" % (d["rate_bits"] / 1e6)
-                              if d["rate_bits"] else ""))
-            else:
-                net[pr] = ("relay", "%s; and %s is not built (make)" % (why, bench.relay_bin))
-        if opts.network == "netem" and not ok:
-            print("bench.py: --network netem: %s" % why, file=sys.stderr)
+            net[pr] = ("relay", "%s; and %s is not built (make)" % (why, relay_bin))
+    if opts.network == "netem" and not ok:
+        raise UsageError("--network netem: %s" % why)
+    if not ok and not relay_ok:
+        log("warning: %s; no %s: the %s runs will fail" % (why, relay_bin, "/".join(need)))
+    return net
+
+
+def main(argv=None):
+    opts = parse_options(argv)
+    try:
+        sc = load_scenario(opts)
+    except UsageError as e:
+        print("bench.py: %s" % e, file=sys.stderr)
+        return 2
+    plan = plan_runs(sc)
+    bin_dir = os.path.abspath(os.environ.get("PUSHPULL_BIN") or os.path.join(REPO, "bin"))
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out = os.path.abspath(opts.out or os.path.join(REPO, "results", "%s-%s" % (stamp, sc.name)))
+    bench = Bench(sc, plan, out, bin_dir, opts)
+    if opts.dry_run:
+        return dry_run(bench)
+    for b in (bench.server_bin, bench.client_bin):
+        if not os.access(b, os.X_OK):
+            print("bench.py: no %s (run make, or set PUSHPULL_BIN)" % b, file=sys.stderr)
             return 2
-        if not ok and not relay_ok:
-            log("warning: %s; no %s: the %s runs will fail" % (why, bench.relay_bin, "/".join(need)))
+    try:
+        out = results_folder(bench, opts)
+        raise_nofile()
+        signal.signal(signal.SIGINT, _on_signal)
+        signal.signal(signal.SIGTERM, _on_signal)
+        net = network_methods(plan, opts, bench.relay_bin)
+    except UsageError as e:
+        print("bench.py: %s" % e, file=sys.stderr)
+        return 2
     bench.build_manifest(net)
     try:
         interrupted = bench.run()
     except Interrupted:
         interrupted = "signal"
+    return finish(bench, interrupted)
+
+
+def finish(bench, interrupted):
+    """The summary table and counts, then the report. Returns the exit status."""
+    out = bench.out
     if bench.records:
         print(bench.summary())
-    failed = sum(1 for r in bench.records if r["status"] != "ok")
-    print("%d runs, %d ok, %d failed%s" % (len(bench.records), len(bench.records) - failed, failed,
-                                          " (interrupted: %d not run)" % (bench.total - len(bench.records))
-                                          if interrupted else ""))
+    failed = sum(1 for r in bench.records if r["status"] == "failed")
+    offered = sum(1 for r in bench.records if r["status"] == "not_offered")
+    print("%d runs, %d ok, %s%d failed%s" % (len(bench.records), len(bench.records) - failed - offered,
+                                            "%d not offered, " % offered if offered else "", failed,
+                                            " (interrupted: %d not run)" % (bench.total - len(bench.records))
+                                            if interrupted else ""))
     if interrupted:
         print("results: %s" % rel(out))
         return 130
     rc = 1 if failed else 0
     report = os.path.join(HERE, "report.py")
-    if os.path.exists(report):
-        try:
-            r = subprocess.run([sys.executable, report, out], stdin=subprocess.DEVNULL, timeout=600)
-            rrc = r.returncode
-        except subprocess.TimeoutExpired:
-            rrc = "timeout"
-        md = os.path.join(out, "report.md")
-        if rrc != 0 or not os.path.exists(md):
-            log("warning: scripts/report.py %s" % ("exited %s" % rrc if rrc != 0 else "wrote no report.md"))
-            print("results: %s (no report; make report RESULTS=%s)" % (rel(out), rel(out)))
-            return 1
-        print("report: %s" % rel(md))
-    else:
+    if not os.path.exists(report):
         log("note: scripts/report.py is not there yet: no report.md")
         print("results: %s" % rel(out))
+        return rc
+    try:
+        rrc = subprocess.run([sys.executable, report, out], stdin=subprocess.DEVNULL, timeout=600).returncode
+    except subprocess.TimeoutExpired:
+        rrc = "timeout"
+    md = os.path.join(out, "report.md")
+    if rrc != 0 or not os.path.exists(md):
+        log("warning: scripts/report.py %s" % ("exited %s" % rrc if rrc != 0 else "wrote no report.md"))
+        print("results: %s (no report; make report RESULTS=%s)" % (rel(out), rel(out)))
+        return 1
+    print("report: %s" % rel(md))
     return rc
 
 
 def dry_run(bench):
-    out = bench.out
     n = 0
     for prof, runs in bench.plan:
         d = scenario.PROFILES[prof]
         print("# profile %s: rtt %d ms%s" % (prof, d["rtt_ms"], ", %g Mbit/s" % (d["rate_bits"] / 1e6)
                                              if d["rate_bits"] else ""))
-        tls = bool(d.get("tls"))
-        if tls:
-            print("# a certificate in a temporary folder TMP (removed afterwards):")
-            print(" ".join(openssl_command("TMP/cert.pem", "TMP/key.pem")))
-        print(" ".join(bench.server_command(prof, ("TMP/cert.pem", "TMP/key.pem") if tls else None)))
-        url = "%s://127.0.0.1:SERVER_PORT" % ("https" if tls else "http")
-        if d["rtt_ms"] or d["rate_bits"]:
-            rtt_half = tc_time(d["rtt_ms"] * 500)
-            relay = [bench.relay_bin, "--listen", "127.0.0.1:0", "--target", "127.0.0.1:SERVER_PORT",
-                     "--delay", rtt_half] + (["--rate", "%gMbit" % (d["rate_bits"] / 1e6)] if d["rate_bits"] else [])
-            print("# without netem (with it: server and client in a network namespace, netem delay %s on lo):"
-                  % rtt_half)
-            print(" ".join(relay + ["--quiet"]))
-            url = "http://127.0.0.1:RELAY_PORT"
+        urls = dry_run_servers(bench, prof)
         for section, p in runs:
             n += 1
-            cmd = ([bench.client_bin, "--url", url] + scenario.client_args(p)
-                   + (["--cacert", "TMP/cert.pem"] if tls else []) + ["--json", os.path.join(out, "client", "%d.json" % n), "--quiet"])
-            print("# [%d/%d] %s: %s" % (n, bench.total, section, label(p, bench.varying)))
+            cacert = "TMP/cert.pem" if d.get("tls") else None
+            cmd = bench.client_tail([bench.client_bin, "--url", urls[p["server"]]], n, p, cacert, None)
+            print("# [%d/%d] %s: %s%s" % (n, bench.total, section, label(p, bench.varying),
+                                          " on %s" % p["server"] if bench.peers else ""))
             print(" ".join(cmd))
     print("%d runs" % n)
     return 0
+
+
+def dry_run_servers(bench, prof):
+    """Print the server (and relay) commands of a profile; {server: its URL}."""
+    d = scenario.PROFILES[prof]
+    tls = bool(d.get("tls"))
+    if tls:
+        print("# a certificate in a temporary folder TMP (removed afterwards):")
+        print(" ".join(openssl_command("TMP/cert.pem", "TMP/key.pem")))
+    urls = {}
+    for name in bench.servers_of[prof]:
+        if bench.peers:
+            print("# server %s (dialect %s; its processes are SERVER_PIDS):"
+                  % (name, scenario.SERVER_DIALECTS[name]))
+        print(" ".join(bench.server_command(name, prof, ("TMP/cert.pem", "TMP/key.pem") if tls else None)))
+        port = "SERVER_PORT" if name == "pushpull" else "%s_PORT" % name.upper()
+        urls[name] = "%s://127.0.0.1:%s" % ("https" if tls else "http", port)
+    if d["rtt_ms"] or d["rate_bits"]:
+        rtt_half = tc_time(d["rtt_ms"] * 500)
+        relay = [bench.relay_bin, "--listen", "127.0.0.1:0", "--target", "127.0.0.1:SERVER_PORT",
+                 "--delay", rtt_half] + (["--rate", "%gMbit" % (d["rate_bits"] / 1e6)] if d["rate_bits"] else [])
+        print("# without netem (with it: server and client in a network namespace, netem delay %s on lo):"
+              % rtt_half)
+        print(" ".join(relay + ["--quiet"]))
+        urls["pushpull"] = "http://127.0.0.1:RELAY_PORT"
+    return urls
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@
 # tests/browser/node_modules from its lockfile (npm ci, skipped when current).
 # --fuzz: clang and its libFuzzer runtime (make fuzz, make fuzz-smoke).
 # --valgrind: valgrind (make test-valgrind).
+# --peers: what peers/ needs (Nginx and Nchan); the tests and the bench need
+# it too, so it is part of the default set.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -15,6 +17,9 @@ libjansson-dev libssl-dev libcurl4-openssl-dev"
 # gnuplot (the report generator's test draws its charts), the openssl CLI
 # (self-signed certificates for the HTTPS tests and the bench's tls profile)
 TEST="curl python3 python3-websockets procps gnuplot-nox openssl"
+# peers: the servers the runner measures beside pushpull-server
+# (peers/NAME/run; tests/integration/test_bench_peers.py starts them)
+PEERS="nginx-light libnginx-mod-nchan"
 # bench: wrk (reference load), nginx-light (reference server), bc
 BENCH="wrk nginx-light bc"
 # browser: Debian's chromium (driven headless) and a font for its screenshots;
@@ -27,16 +32,17 @@ VALGRIND="valgrind"
 command -v node >/dev/null || BROWSER="$BROWSER nodejs"
 command -v npm >/dev/null || BROWSER="$BROWSER npm"
 
-want="$BUILD $TEST"
+want="$BUILD $TEST $PEERS"
 browser=""
 case "${1:-}" in
   --bench) want="$want $BENCH" ;;
   --browser) want="$want $BROWSER"; browser=1 ;;
   --fuzz) want="$want $FUZZ" ;;
   --valgrind) want="$want $VALGRIND" ;;
+  --peers) ;;
   --all) want="$want $BENCH $BROWSER $FUZZ $VALGRIND"; browser=1 ;;
   "") ;;
-  *) echo "usage: $0 [--bench|--browser|--fuzz|--valgrind|--all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--bench|--browser|--fuzz|--valgrind|--peers|--all]" >&2; exit 2 ;;
 esac
 
 # playwright-core, exactly as locked; a copy of the lockfile marks it done.
@@ -65,6 +71,19 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 echo "installing:$missing" >&2
+# Debian's nginx packages start a system nginx on port 80 from their
+# maintainer scripts (invoke-rc.d). Nothing here wants one: the bench and
+# the tests start their own on a free loopback port, and a system nginx
+# would hold port 80 and take CPU during every benchmark. invoke-rc.d asks
+# /usr/sbin/policy-rc.d first and exit status 101 means "not allowed": one
+# is put there for this install only, and only when none exists (a
+# container or an admin's own is left alone).
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# scripts/install-deps.sh: start no service during this install\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    trap 'rm -f "$policy"' EXIT
+fi
 apt-get update -qq >/dev/null
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing >/dev/null

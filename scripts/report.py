@@ -24,11 +24,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import unicodedata
 import xml.etree.ElementTree as ET
 
-TRANSPORTS = ("poll", "longpoll", "sse", "ws")
-LABEL = {"poll": "short poll", "longpoll": "long poll", "sse": "SSE", "ws": "WebSocket"}
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from reportlib import servers  # noqa: E402
+from reportlib.text import LABEL, TRANSPORTS, count, get, ms, num, qty, sig, table  # noqa: E402
+
 COLOR = {"poll": "#1f77b4", "longpoll": "#ff7f0e", "sse": "#2ca02c", "ws": "#d62728"}
 SERIES_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 FLAG_LIMIT = 0.25           # |measured/model - 1| above this is flagged
@@ -44,89 +45,6 @@ HIST_OVERFLOW_VALUE = 60_000_001
 
 class FolderError(Exception):
     """The results folder cannot be read; the message names file and line."""
-
-
-# ------------------------------------------------------------------ numbers
-
-def sig(x, n=3):
-    """A number to n significant digits, never an exponent; '-' for None."""
-    if x is None or isinstance(x, bool):
-        return "-" if x is None else ("on" if x else "off")
-    if isinstance(x, int):
-        return str(x) if abs(x) < 10 ** n else sig(float(x), n)
-    if not math.isfinite(x):
-        return "-"
-    if x == 0:
-        return "0"
-    v = float("%.*e" % (n - 1, x))          # rounded; may have gained a digit
-    e = math.floor(math.log10(abs(v)))
-    if e >= n - 1:
-        return str(int(v))
-    return "%.*f" % (n - 1 - e, v)
-
-
-def qty(x):
-    """A quantity: exact when whole (100, not 100.0), else 3 significant digits."""
-    return str(int(x)) if num(x) is not None and x == int(x) and abs(x) < 1e15 else sig(x)
-
-
-def count(x):
-    """An exact count ('-' for None)."""
-    return "-" if x is None else str(int(x))
-
-
-def ms(us):
-    return None if us is None else us / 1000.0
-
-
-def num(x):
-    return x if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else None
-
-
-def get(obj, path, default=None):
-    """obj["a"]["b"] for path "a.b"; default when any step is missing."""
-    cur = obj
-    for k in path.split("."):
-        if not isinstance(cur, dict) or k not in cur:
-            return default
-        cur = cur[k]
-    return default if cur is None else cur
-
-
-# ------------------------------------------------------------------ tables
-
-def _width(s):
-    w = 0
-    for ch in s:
-        if unicodedata.combining(ch):
-            continue
-        w += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
-    return w
-
-
-def _cell(v):
-    return str(v).replace("|", "\\|").replace("\n", " ")
-
-
-def table(headers, rows, align=None):
-    """A GitHub markdown table whose source is aligned as plain text.
-    align: a string of 'l'/'r' per column (default: first left, others right)."""
-    if align is None:
-        align = "l" + "r" * (len(headers) - 1)
-    rows = [[_cell(c) for c in r] for r in rows]
-    heads = [_cell(h) for h in headers]
-    widths = [max([_width(heads[i])] + [_width(r[i]) for r in rows] + [3]) for i in range(len(heads))]
-
-    def pad(s, i):
-        gap = " " * (widths[i] - _width(s))
-        return s + gap if align[i] == "l" else gap + s
-
-    lines = ["| " + " | ".join(pad(h, i) for i, h in enumerate(heads)) + " |"]
-    lines.append("|" + "|".join(("-" * (w + 1) + ":") if align[i] == "r" else ("-" * (w + 2))
-                                for i, w in enumerate(widths)) + "|")
-    for r in rows:
-        lines.append("| " + " | ".join(pad(c, i) for i, c in enumerate(r)) + " |")
-    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------ folder
@@ -169,8 +87,8 @@ def load_runs(path):
         if obj["params"].get("transport") not in TRANSPORTS:
             raise FolderError("%s: params.transport is %r, not one of %s"
                               % (where, obj["params"].get("transport"), ", ".join(TRANSPORTS)))
-        if obj.get("status") not in ("ok", "failed"):
-            raise FolderError("%s: status is %r (ok or failed)" % (where, obj.get("status")))
+        if obj.get("status") not in ("ok", "failed", "not_offered"):
+            raise FolderError("%s: status is %r (ok, failed or not_offered)" % (where, obj.get("status")))
         if obj.get("result") is not None and not isinstance(obj["result"], dict):
             raise FolderError("%s: result is neither an object nor null" % where)
         if obj["status"] == "ok" and obj.get("result") is None:
@@ -192,7 +110,9 @@ class Run:
         self.params = raw["params"]
         self.transport = self.params["transport"]
         self.result = raw.get("result") or {}
-        self.failed = raw["status"] != "ok"
+        self.failed = raw["status"] == "failed"
+        self.not_offered = raw["status"] == "not_offered"    # the server's dialect lacks the transport
+        self.server = str(self.params.get("server") or raw.get("server") or "pushpull")
         self.failure = raw.get("failure") or get(self.result, "failure") or "no reason recorded"
         self.profile = raw.get("profile") or {}
         self.folder = folder
@@ -224,7 +144,7 @@ class Run:
 
     @property
     def ok(self):
-        return not self.failed
+        return not self.failed and not self.not_offered
 
     def lat_ms(self, field):
         if not self.r("latency_us.count"):
@@ -304,6 +224,8 @@ def describe(params, keys=None, profiles=None):
             out.append("publish via %s" % v)
         elif k == "connect_rate":
             out.append("connect all at once" if not v else "connect %s/s" % sig(v))
+        elif k == "server":
+            out.append("on %s" % v)
         else:
             out.append("%s=%s" % (k, v))
     return ", ".join(out)
@@ -630,7 +552,12 @@ class Report:
         if not isinstance(self.manifest, dict):
             raise FolderError("%s: not a JSON object" % os.path.join(folder, "manifest.json"))
         raw = load_runs(os.path.join(folder, "runs.jsonl"))
-        self.runs = [Run(r, folder) for r in raw]
+        self.all_runs = [Run(r, folder) for r in raw]
+        # With several servers the parts below the Servers part (and the
+        # model, which is pushpull-server's) read the first server's runs.
+        self.servers = servers.server_names(self.all_runs, self.manifest)
+        self.primary = "pushpull" if "pushpull" in self.servers else (self.servers or [None])[0]
+        self.runs = [r for r in self.all_runs if r.server == self.primary]
         self.profiles = self._profiles()
         self.model = Model(self.runs, self.manifest, self.profiles)
         self.charts = Charts(folder)
@@ -646,7 +573,7 @@ class Report:
         man = self.manifest.get("profiles") if isinstance(self.manifest.get("profiles"), dict) else {}
         for name, info in man.items():
             out[name] = dict(info) if isinstance(info, dict) else {}
-        for r in self.runs:
+        for r in self.all_runs:
             info = out.setdefault(r.profile_name, {})
             for k in ("rtt_ms", "rate_bits", "method"):
                 if info.get(k) is None and r.profile.get(k) is not None:
@@ -699,7 +626,7 @@ class Report:
         for name in os.listdir(self.folder):
             if name.startswith("chart-") and name.endswith(".svg"):
                 os.unlink(os.path.join(self.folder, name))
-        parts = [self.header(), self.how_to_read()]
+        parts = [self.header(), self.how_to_read(), servers.render(self.all_runs, self.manifest)]
         headline = self.headline()           # fills self.flags first
         charts = self.chart_sections()
         every = self.every_run()
@@ -746,22 +673,19 @@ class Report:
         rows.append(("versions", vtext or "not recorded"))
         if m.get("server_command"):
             rows.append(("server", " ".join(str(x) for x in m["server_command"])))
-        failed = [r for r in self.runs if r.failed]
-        runs_txt = "%d client runs, %d failed" % (len(self.runs), len(failed))
-        planned = m.get("runs")
-        if isinstance(planned, int) and planned > len(self.runs):
-            runs_txt += " (the scenario planned %d: %d not run)" % (planned, planned - len(self.runs))
-        elif "runs" in m and (planned != len(self.runs) or m.get("failed", len(failed)) != len(failed)):
-            runs_txt += " (manifest.json says %s runs, %s failed: runs.jsonl and the manifest disagree)" % (
-                planned, m.get("failed"))
-        rows.append(("runs", runs_txt))
+        if len(self.servers) > 1:
+            rows.append(("servers", "%s; the parts after \"Servers\" cover %s alone"
+                         % (", ".join(self.servers), self.primary)))
+        rows.append(("runs", self.runs_text(m)))
         out.append(table(["what", "details"], rows, "ll"))
+        failed = [r for r in self.all_runs if r.failed]
         if failed:
             out += ["", "**Failed runs** (their figures are missing from every table and chart below):", ""]
             for r in failed:
                 out.append("- run %s (%s, section %s, %s): %s" % (
-                    r.n, LABEL[r.transport], r.section, describe(r.params, ["profile", "subscribers", "rate"],
-                                                                 self.profiles), r.failure))
+                    r.n, LABEL[r.transport], r.section,
+                    describe(r.params, ["server"] * (len(self.servers) > 1) + ["profile", "subscribers", "rate"],
+                             self.profiles), r.failure))
         if m.get("interrupted"):
             out += ["", "**The run was interrupted** (%s): the folder holds the runs done until then." % (
                 m["interrupted"] if isinstance(m["interrupted"], str) else "manifest.json says so")]
@@ -790,6 +714,21 @@ class Report:
         out.append(table(["profile", "RTT ms", "bandwidth", "method", "why", "runs"], prow, "lrrllr"))
         return "\n".join(out)
 
+    def runs_text(self, m):
+        failed = sum(r.failed for r in self.all_runs)
+        offered = sum(r.not_offered for r in self.all_runs)
+        n = len(self.all_runs)
+        text = "%d client runs, %d failed" % (n, failed)
+        if offered:
+            text += ", %d not offered by their server" % offered
+        planned = m.get("runs")
+        if isinstance(planned, int) and planned > n:
+            text += " (the scenario planned %d: %d not run)" % (planned, planned - n)
+        elif "runs" in m and (planned != n or m.get("failed", failed) != failed):
+            text += " (manifest.json says %s runs, %s failed: runs.jsonl and the manifest disagree)" % (
+                planned, m.get("failed"))
+        return text
+
     def how_to_read(self):
         doc = os.path.join(REPO, "docs", "CLIENT-OUTPUT.md")
         folder = os.path.abspath(self.folder)
@@ -813,8 +752,8 @@ class Report:
 
     def headline_row(self, r, label=None):
         label = label or LABEL[r.transport]
-        if r.failed:
-            return [label, "FAILED"] + [""] * (len(self.HEAD) - 2)
+        if r.failed or r.not_offered:
+            return [label, "FAILED" if r.failed else "not offered"] + [""] * (len(self.HEAD) - 2)
         mean, mmean = r.lat_ms("mean"), self.model.mean_ms(r)
         rq, mrq = r.r("cost.requests_per_delivered"), self.model.req_per_msg(r)
         return [label, sig(r.lat_ms("p50")), sig(r.lat_ms("p99")), sig(mean), sig(mmean),
@@ -960,8 +899,8 @@ class Report:
                 pv.append(("on" if v else "off") if isinstance(v, bool) else (sig(v) if num(v) is not None else
                                                                               str(v if v is not None else "-")))
             row = [str(r.n), r.section, LABEL[r.transport]] + pv
-            if r.failed:
-                row += ["FAILED: %s" % r.failure] + [""] * 10
+            if r.failed or r.not_offered:
+                row += ["FAILED: %s" % r.failure if r.failed else "not offered"] + [""] * 10
             else:
                 mean, mmean = r.lat_ms("mean"), self.model.mean_ms(r)
                 rq, mrq = r.r("cost.requests_per_delivered"), self.model.req_per_msg(r)
@@ -970,7 +909,9 @@ class Report:
                         sig(r.r("throughput.delivered_per_s")), count(r.r("delivery.lost"))]
             rows.append(row)
         align = "lll" + "r" * len(keys) + "l" + "r" * 10
-        return ("## Every run\n\nEvery run of the folder in run order, with its model comparison. Parameter "
+        whose = ("the folder" if len(self.servers) < 2 else
+                 "%s (the other servers' runs are in the Servers part)" % self.primary)
+        return ("## Every run\n\nEvery run of %s in run order, with its model comparison. Parameter " % whose +
                 "columns are those that vary between runs (names as in runs.jsonl `params`; poll_interval_ms "
                 "matters only to short polling).\n\n" + table(head, rows, align))
 

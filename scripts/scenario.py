@@ -13,11 +13,12 @@ text. Standard library only; imported by scripts/bench.py and the tests.
 """
 
 import itertools
+import os
 import re
 
 __all__ = ["ScenarioError", "Scenario", "parse", "parse_text", "parse_duration_us",
            "parse_size", "validate_value", "client_args", "PROFILES", "TRANSPORTS",
-           "RUN_KEYS", "PARAM_KEYS"]
+           "RUN_KEYS", "PARAM_KEYS", "SERVER_DIALECTS", "server_names"]
 
 TRANSPORTS = ("poll", "longpoll", "sse", "ws")
 
@@ -32,6 +33,15 @@ PROFILES = {
     "wan": {"rtt_ms": 80, "rate_bits": None},
     "mobile": {"rtt_ms": 200, "rate_bits": 2_000_000},
 }
+
+# The servers a scenario can measure and the client dialect that speaks to
+# each (pushpull-client --dialect). "pushpull" is bin/pushpull-server; every
+# other name is a folder peers/NAME/ with an executable run (bench/README.md).
+SERVER_DIALECTS = {
+    "pushpull": "pushpull",
+    "nchan": "nchan",
+}
+PEERS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "peers")
 
 # Keys of [defaults] and [section ...]: kind of value, and the client's own
 # default when a scenario does not set the key (see pushpull-client --help).
@@ -52,13 +62,14 @@ RUN_KEYS = {
     "publish-via": ("via", "http"),
     "connect-rate": ("rate0", 0),
     "profiles": ("profile", "loopback"),
+    "servers": ("server", "pushpull"),
 }
 SCENARIO_KEYS = ("name", "description")
 
 # The normalized parameters of one run, in this order (runs.jsonl "params").
 PARAM_KEYS = ("transport", "subscribers", "channels", "rate", "size", "poll_interval_ms",
               "longpoll_timeout_s", "duration_s", "warmup_s", "drain_s", "keepalive",
-              "connections", "churn_s", "publish_via", "connect_rate", "profile", "rtt_ms")
+              "connections", "churn_s", "publish_via", "connect_rate", "profile", "rtt_ms", "server")
 
 _DUR_UNITS = {"us": 1, "ms": 1_000, "s": 1_000_000, "m": 60_000_000, "h": 3_600_000_000}
 _SIZE_UNITS = {"": 1, "B": 1, "K": 1024, "KiB": 1024, "M": 1024 ** 2, "MiB": 1024 ** 2}
@@ -153,6 +164,8 @@ def _value(key, text):
         if text not in PROFILES:
             raise _Bad("unknown profile %r (one of: %s)" % (text, " ".join(PROFILES)))
         return text
+    if kind == "server":
+        return _server(text)
     if kind == "via":
         if text not in ("http", "ws"):
             raise _Bad("bad publish-via %r (http or ws)" % text)
@@ -177,6 +190,26 @@ def _value(key, text):
             raise _Bad("bad duration %r: must be more than 0" % text)
         return us
     raise AssertionError(kind)
+
+
+def server_names():
+    """pushpull, then every peers/NAME with an executable run, sorted."""
+    try:
+        peers = sorted(d for d in os.listdir(PEERS_DIR)
+                       if os.access(os.path.join(PEERS_DIR, d, "run"), os.X_OK))
+    except OSError:
+        peers = []
+    return ["pushpull"] + [d for d in peers if d != "pushpull"]
+
+
+def _server(text):
+    names = server_names()
+    if text not in names:
+        raise _Bad("unknown server %r (one of: %s; a peer is a folder peers/NAME with an executable run)"
+                   % (text, " ".join(names)))
+    if text not in SERVER_DIALECTS:
+        raise _Bad("server %r has no client dialect: add it to SERVER_DIALECTS in scripts/scenario.py" % text)
+    return text
 
 
 # ------------------------------------------------------------------ runs
@@ -222,6 +255,7 @@ def _params(v):
         "connect_rate": v["connect-rate"],
         "profile": prof,
         "rtt_ms": PROFILES[prof]["rtt_ms"],
+        "server": v["servers"],
     }
     assert tuple(p) == PARAM_KEYS
     return p
@@ -286,6 +320,44 @@ class Scenario:
 
     def __repr__(self):
         return "<Scenario %s: %d sections, %d runs>" % (self.name, len(self.sections), self.count())
+
+
+def _expand(merged):
+    """The runs of one section: (params list, key order). Profiles
+    outermost; transports next to innermost (the transports of one setting
+    run back to back); servers innermost, so every server runs a workload
+    before the next workload starts; the others in file order."""
+    order = (["profiles"] + [k for k in merged if k not in ("profiles", "transports", "servers")]
+             + ["transports", "servers"])
+    lists = [merged.get(k, [RUN_KEYS[k][1]]) for k in order]
+    runs = []
+    for combo in itertools.product(*lists):
+        v = {k: d for k, (_, d) in RUN_KEYS.items()}
+        v.update(zip(order, combo))
+        runs.append(_params(v))
+    return _alternate(runs, len(lists[-1])), order
+
+
+def _alternate(runs, k):
+    """Workload i (k consecutive runs, one per server) starts with server
+    i mod k: which server goes first rotates, spreading the machine's drift."""
+    out = []
+    for i in range(0, len(runs), k):
+        chunk = runs[i:i + k]
+        r = (i // k) % k
+        out += chunk[r:] + chunk[:r]
+    return out
+
+
+def _check_servers(runs, lines, overrides, name, line, path):
+    """Peers run on loopback only: the tls, lan, wan and mobile profiles
+    start pushpull-server alone (its TLS flags, its relay and namespace)."""
+    for p in runs:
+        if p["server"] != "pushpull" and p["profile"] != "loopback":
+            where = lines.get("servers", line)
+            how = " (--profiles)" if "profiles" in overrides else ""
+            raise ScenarioError("servers: %s runs on the loopback profile only; profile %s%s is pushpull's "
+                                "alone ([section %s])" % (p["server"], p["profile"], how, name), path, where)
 
 
 def parse(path, overrides=None):
@@ -423,22 +495,17 @@ def parse_text(text, path="<scenario>", overrides=None):
 
     for name, line, keys in sections:
         merged = {k: v for k, (v, _) in defaults.items()}
-        for k, (v, _) in keys.items():
+        lines = {k: ln for k, (_, ln) in defaults.items()}
+        for k, (v, ln) in keys.items():
             merged[k] = v
+            lines[k] = ln
         merged.update(ov)
         if "transports" not in merged:
             err("[section %s] runs nothing: no transports (set them here or in [defaults])" % name, line)
-        # profiles outermost, transports innermost (the transports of one
-        # setting run back to back), the others in file order.
-        order = ["profiles"] + [k for k in merged if k not in ("profiles", "transports")] + ["transports"]
-        lists = [merged.get(k, [RUN_KEYS[k][1]]) for k in order]
-        runs = []
-        for combo in itertools.product(*lists):
-            v = {k: d for k, (_, d) in RUN_KEYS.items()}
-            v.update(zip(order, combo))
-            runs.append(_params(v))
+        runs, order = _expand(merged)
         if not runs:
             err("[section %s] runs nothing (an empty list)" % name, line)
+        _check_servers(runs, lines, ov, name, line, path)
         sc.sections[name] = runs
         sc.section_info[name] = {
             "line": line,

@@ -75,6 +75,46 @@ def t_smoke():
              {(2, 20, 1, 0.2, 1)}, "values")
 
 
+def t_peers():
+    sc = scenario.parse(os.path.join(REPO, "bench", "peers.scn"))
+    runs = all_runs(sc)
+    check_eq({p["server"] for p in runs}, {"pushpull", "nchan"}, "servers")
+    check_eq({p["profile"] for p in runs}, {"loopback"}, "profiles")
+    work = {(p["transport"], p["subscribers"], p["rate"]) for p in runs}
+    want = {(t, s, r) for t in scenario.TRANSPORTS for s in (1, 100, 1000) for r in (10, 1000)} - \
+        {(t, 1000, 1000) for t in scenario.TRANSPORTS}
+    check_eq(work, want, "workloads: 1, 100, 1000 subscribers at 10 and 1000 msg/s but 1000 x 1000")
+    check_eq(len(runs), 2 * len(want), "every workload on both servers")
+    check("1000 subscribers at 1000 msg/s" in sc.description, "the description says what is left out")
+    # make bench-peers must finish in 6 minutes: each run is its warm-up,
+    # measured time and drain, plus about a second to start the client and
+    # connect its subscribers (the servers start once).
+    total = sum(p["warmup_s"] + p["duration_s"] + p["drain_s"] + 1 for p in runs)
+    check(total < 6 * 60, "peers.scn needs about %d s, more than 6 minutes" % total)
+
+
+def t_servers():
+    p = write(HEAD.replace("transports = sse", "transports = sse ws\nservers = pushpull nchan") +
+              "[section a]\nsubscribers = 1 10\n[section b]\nservers = nchan\n[section c]\nservers = pushpull\n")
+    sc = scenario.parse(p)
+    a = sc.sections["a"]
+    check_eq([(x["subscribers"], x["transport"], x["server"]) for x in a],
+             [(1, "sse", "pushpull"), (1, "sse", "nchan"), (1, "ws", "nchan"), (1, "ws", "pushpull"),
+              (10, "sse", "pushpull"), (10, "sse", "nchan"), (10, "ws", "nchan"), (10, "ws", "pushpull")],
+             "servers innermost, the first server alternating from one workload to the next")
+    check_eq([x["server"] for x in sc.sections["b"]], ["nchan", "nchan"], "a section's own servers")
+    check_eq([x["server"] for x in sc.sections["c"]], ["pushpull", "pushpull"], "servers = pushpull")
+    check_eq(sc.section_info["a"]["varies"], ["subscribers", "transports", "servers"], "varies")
+    plain = scenario.parse(os.path.join(REPO, "bench", "smoke.scn"))
+    check_eq({x["server"] for x in all_runs(plain)}, {"pushpull"}, "default server")
+    check_eq(scenario.server_names()[0], "pushpull", "pushpull first")
+    check("nchan" in scenario.server_names(), "peers/nchan/run is a server: %r" % scenario.server_names())
+    check("--dialect" not in scenario.client_args(a[1]), "client_args leaves the dialect to the runner")
+    three = write(HEAD + "[section a]\nservers = nchan pushpull\nsubscribers = 1 2 3\n")
+    order = [x["server"] for x in scenario.parse(three).sections["a"]]
+    check_eq(order, ["nchan", "pushpull", "pushpull", "nchan", "nchan", "pushpull"], "file order, then rotated")
+
+
 def t_full():
     sc = scenario.parse(os.path.join(REPO, "bench", "full.scn"))
     check_eq(list(sc.sections), ["subscribers", "rate", "payload", "poll-interval", "pooling", "churn",
@@ -185,6 +225,12 @@ BAD = [
     ("not KEY = VALUE", HEAD + "[section a]\nrate 10\n", 8, "expected KEY = VALUE"),
     ("run key in [scenario]", "[scenario]\nname = t\nrate = 1\n", 3, "belongs in [defaults]"),
     ("bad scenario name", "[scenario]\nname = a/b\n", 2, "bad scenario name"),
+    ("unknown server", HEAD + "[section a]\nservers = pushpull moon\n", 8, "unknown server 'moon'"),
+    ("server listed twice", HEAD + "[section a]\nservers = nchan nchan\n", 8, "listed twice"),
+    ("servers in [scenario]", "[scenario]\nname = t\nservers = nchan\n", 3, "belongs in [defaults]"),
+    ("a peer off loopback", "[scenario]\nname = t\n[defaults]\ntransports = sse\nservers = pushpull nchan\n"
+     "[section a]\nrate = 1\nprofiles = loopback wan\n", 5, "nchan runs on the loopback profile only"),
+    ("a peer on tls", HEAD + "[section a]\nprofiles = tls\nservers = nchan\n", 9, "profile tls"),
 ]
 
 
@@ -240,6 +286,37 @@ def t_dry_run():
           "--duration override")
 
 
+def t_dry_run_servers():
+    out = os.path.join(TMP, "dry2")
+    path = write(HEAD.replace("transports = sse", "transports = poll ws\nservers = pushpull nchan") +
+                 "[section a]\nsubscribers = 1 100\n")
+    r = bench(path, "--dry-run", "--out", out)
+    check_eq(r.returncode, 0, "exit status (stderr %r)" % r.stderr[-500:])
+    lines = r.stdout.decode().strip().splitlines()
+    check_eq(lines[-1], "8 runs", "last line")
+    servers = [x for x in lines if not x.startswith("#") and ("pushpull-server " in x or "peers/" in x)]
+    check_eq(len(servers), 2, "each server started once: %r" % servers)
+    check(servers[1].endswith("peers/nchan/run 0"), "nchan command %r" % servers[1])
+    clients = [x for x in lines if "pushpull-client " in x and not x.startswith("#")]
+    got = [(c.split("--transport ")[1].split()[0], c.split("--subscribers ")[1].split()[0],
+            c.split("--dialect ")[1].split()[0]) for c in clients]
+    check_eq(got, [("poll", "1", "pushpull"), ("poll", "1", "nchan"), ("ws", "1", "nchan"), ("ws", "1", "pushpull"),
+                   ("poll", "100", "pushpull"), ("poll", "100", "nchan"), ("ws", "100", "nchan"),
+                   ("ws", "100", "pushpull")], "interleaved runs, the first server alternating")
+    for c in clients:
+        nchan = "--dialect nchan" in c
+        check(("NCHAN_PORT" in c) == nchan and ("SERVER_PORT" in c) != nchan, "url of %r" % c)
+        check("--server-pid SERVER_PIDS" in c, "--server-pid in %r" % c)
+    check("--json %s/client/8.json" % out in clients[-1], clients[-1])
+    r = bench("bench/quick.scn", "--dry-run")
+    check("--dialect" not in r.stdout.decode() and "--server-pid" not in r.stdout.decode(),
+          "a pushpull-only scenario runs the client as before")
+    r = bench(path, "--dry-run", "--profiles", "wan")
+    check_eq(r.returncode, 2, "exit status of a peer moved to wan by --profiles")
+    check("%s:6: servers: nchan runs on the loopback profile only; profile wan (--profiles)" % path
+          in r.stderr.decode(), "stderr %r" % r.stderr)
+
+
 def t_bench_errors():
     path = write(HEAD + "[section a]\nrate = 10\ncolour = red\n")
     r = bench(path, "--dry-run")
@@ -260,6 +337,8 @@ def main():
     tap.run("quick.scn: 16 runs, 4 transports x 2 subscriber counts x 2 rates; 4 tls twins of the busiest",
             t_quick)
     tap.run("smoke.scn: 4 runs", t_smoke)
+    tap.run("peers.scn: every workload on pushpull and nchan, 1000 x 1000 left out, under 6 minutes", t_peers)
+    tap.run("servers: default pushpull, innermost, first server alternating per workload", t_servers)
     tap.run("full.scn parses: every section and value", t_full)
     tap.run("syntax: comments, units, defaults, product, client flags", t_syntax)
     tap.run("overrides (--profiles, --duration) replace a key everywhere", t_overrides)
@@ -267,6 +346,8 @@ def main():
         tap.run("refused with FILE:%d: %s" % (line, name), t_bad, text, line, words)
     tap.run("an unreadable file names itself", t_unreadable)
     tap.run("bench.py --dry-run: the commands and the run count, nothing run", t_dry_run)
+    tap.run("bench.py --dry-run with two servers: each started once, runs interleaved, --dialect, "
+            "--server-pid", t_dry_run_servers)
     tap.run("bench.py: exit 2 with the message on a bad scenario or option", t_bench_errors)
     import shutil
     shutil.rmtree(TMP, ignore_errors=True)
