@@ -121,7 +121,7 @@ static int multipart_track(struct subscriber *s, const struct poll_answer *a, ui
 
 static int poll_answer(struct subscriber *s, const struct poll_answer *a, bool *empty)
 {
-    uint64_t now = run_now_us();
+    uint64_t now = s->rx_us;
     *empty = true;
     /* 304: nothing newer (interval poll); 408: a long poll's time is up. */
     if (a->status != 200 && a->status != 304 && a->status != 408)
@@ -160,7 +160,7 @@ static int sse_event(struct subscriber *s, const struct sse_event *ev)
     uint64_t key = ev->has_id ? id_key(ev->id, ev->id_len) : 0;
     if (!key)
         s->run->cost.protocol_errors++;
-    track_message(s->run, &s->track, key, ev->data, ev->data_len, run_now_us());
+    track_message(s->run, &s->track, key, ev->data, ev->data_len, s->rx_us);
     return 0;
 }
 
@@ -177,7 +177,7 @@ static int ws_text(struct subscriber *s, const char *text, size_t len)
     if (!key)
         s->run->cost.protocol_errors++;
     const char *data = head_end + 2;
-    track_message(s->run, &s->track, key, data, (size_t)(text + len - data), run_now_us());
+    track_message(s->run, &s->track, key, data, (size_t)(text + len - data), s->rx_us);
     return key ? 0 : -1;
 }
 

@@ -48,7 +48,7 @@ static int request(const struct subscriber *s, enum transport t, bool first, cha
 static int poll_answer(struct subscriber *s, const struct poll_answer *a, bool *empty)
 {
     struct run *run = s->run;
-    uint64_t now = run_now_us();
+    uint64_t now = s->rx_us;
     *empty = true;
     if (a->status != 200)
         return -1;
@@ -95,13 +95,13 @@ static int sse_event(struct subscriber *s, const struct sse_event *ev)
     static const char *const known[] = { "message", "gap", "hello", "reset" };
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (type_is(ev, known[i]))
-            return track_envelope(s->run, &s->track, ev->data, ev->data_len);
+            return track_envelope_at(s->run, &s->track, ev->data, ev->data_len, s->rx_us);
     return 0;                         /* an event type we do not know: skip it */
 }
 
 static int ws_text(struct subscriber *s, const char *text, size_t len)
 {
-    return track_envelope(s->run, &s->track, text, len);
+    return track_envelope_at(s->run, &s->track, text, len, s->rx_us);
 }
 
 const struct dialect dialect_pushpull = {

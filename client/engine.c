@@ -13,12 +13,12 @@
 
 #include "dialect.h"
 #include "procstat.h"
-#include "publisher.h"
+#include "pubthread.h"
 #include "stats_fetch.h"
 #include "subscriber.h"
 
-#define TICK_US 10000                 /* phase checks, ramp-up, churn */
-#define PUBLISH_POOL 64               /* publisher connections at most */
+#define TICK_US 10000                 /* phase checks, ramp-up, churn, lag */
+#define CTL_POOL 2                    /* /stats fetches */
 
 volatile sig_atomic_t engine_interrupted;
 
@@ -27,9 +27,11 @@ struct runner {
     struct subscriber *subs;
     unsigned started;                 /* subscribers started so far */
     uint64_t *churn_due;
-    struct loop *sub_loop, *pub_loop;
-    struct publisher *pub;
+    struct loop *sub_loop, *ctl_loop;
+    struct pubthread *pub;
     struct event *tick;
+    uint64_t tick_due_us;
+    struct saturation_meter meter;    /* the subscribers' loop */
     uint64_t phase_start_us, connect_deadline_us, drain_end_us, cost_end_us, last_progress_us;
     struct cost cost0, cost1;
     struct rusage ru0, ru1;
@@ -98,7 +100,7 @@ static struct stats_fetch *server_sample_start(struct runner *r, struct server_s
     *proc = proc_sample(cfg->server_pids, cfg->nserver_pids);
     if (!dialect_of(cfg)->has_stats)
         return NULL;
-    return stats_fetch_start(r->pub_loop, cfg->publish_url, srv);
+    return stats_fetch_start(r->ctl_loop, cfg->publish_url, srv);
 }
 
 static void churn(struct runner *r, uint64_t now)
@@ -120,6 +122,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     struct run *run = r->run;
     const struct client_config *cfg = run->cfg;
     uint64_t now = run_now_us();
+    saturation_tick(&r->meter, r->tick_due_us, now);
+    r->tick_due_us = now + TICK_US;
     if (engine_interrupted) {
         r->failure = "interrupted";
         event_base_loopexit(run->base, NULL);
@@ -129,7 +133,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     case PH_CONNECT:
         ramp(r, now);
         if (r->started == cfg->subscribers && connected_count(r) == cfg->subscribers &&
-            publisher_ready(r->pub)) {
+            pubthread_ready(r->pub)) {
             /* Everyone listens: the schedule starts one tick from now, or
              * after --idle-hold, which leaves every connection idle for a
              * while so that memory per idle subscriber can be read off the
@@ -137,7 +141,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
             run->t0_us = now + TICK_US + cfg->idle_hold_us;
             run->measure_start_us = run->t0_us + cfg->warmup_us;
             run->measure_end_us = run->measure_start_us + cfg->duration_us;
-            publisher_start(r->pub, run->t0_us, run->k_measure_to);
+            pubthread_start(r->pub, run->t0_us, run->k_measure_to);
             enter_phase(r, PH_WARMUP, now);
         } else if (now > r->connect_deadline_us) {
             unsigned n = connected_count(r);
@@ -152,6 +156,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
             r->cost0 = run->cost;
             getrusage(RUSAGE_SELF, &r->ru0);
             r->fetch0 = server_sample_start(r, &r->srv0, &r->proc0);
+            saturation_begin(&r->meter);
             enter_phase(r, PH_MEASURE, now);
         }
         break;
@@ -166,9 +171,11 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         /* The costs end with the drain, which ends as soon as every expected
          * delivery is in: the requests that fetch the window's last
          * messages belong to the window's cost. */
-        bool all_in = run->delivered >= run->expected && publisher_in_flight(r->pub) == 0;
+        bool all_in = run->delivered >= __atomic_load_n(&run->expected, __ATOMIC_RELAXED) &&
+                      pubthread_in_flight(r->pub) == 0;
         if (!r->fetch1 && (now >= r->drain_end_us || all_in)) {
-            publisher_stop(r->pub);
+            pubthread_stop(r->pub);   /* its counters are final from here on */
+            saturation_end(&r->meter);
             getrusage(RUSAGE_SELF, &r->ru1);
             r->cost1 = run->cost;
             r->cost_end_us = now;
@@ -198,14 +205,14 @@ static int runner_setup(struct runner *r, struct run *run)
     r->run = run;
     /* Without --connections, one connection per subscriber stays open. */
     r->sub_loop = loop_new(run->base, pool, pool, pool ? pool : (long)cfg->subscribers);
-    r->pub_loop = loop_new(run->base, PUBLISH_POOL, PUBLISH_POOL, PUBLISH_POOL);
+    r->ctl_loop = loop_new(run->base, CTL_POOL, CTL_POOL, CTL_POOL);
+    saturation_init(&r->meter);
     r->subs = calloc(cfg->subscribers, sizeof *r->subs);
     r->churn_due = calloc(cfg->subscribers, sizeof *r->churn_due);
     r->tick = event_new(run->base, -1, EV_PERSIST, on_tick, r);
-    if (!r->sub_loop || !r->pub_loop || !r->subs || !r->churn_due || !r->tick)
+    if (!r->sub_loop || !r->ctl_loop || !r->subs || !r->churn_due || !r->tick)
         return -1;
-    r->pub = publisher_new(run, r->pub_loop);
-    if (!r->pub || publisher_prepare(r->pub) != 0)
+    if (!(r->pub = pubthread_new(run)))
         return -1;
     r->rss_base = proc_sample(cfg->server_pids, cfg->nserver_pids);
     size_t seen_bytes = (size_t)(run->seq_cap / 8 + 1);
@@ -238,11 +245,11 @@ static void runner_teardown(struct runner *r)
             event_free(s->retry_timer);
         free(s->track.seen);
     }
-    stats_fetch_free(r->pub_loop, r->fetch0);
-    stats_fetch_free(r->pub_loop, r->fetch1);
-    publisher_free(r->pub);
+    stats_fetch_free(r->ctl_loop, r->fetch0);
+    stats_fetch_free(r->ctl_loop, r->fetch1);
+    pubthread_free(r->pub);
     loop_free(r->sub_loop);
-    loop_free(r->pub_loop);
+    loop_free(r->ctl_loop);
     if (r->tick)
         event_free(r->tick);
     free(r->subs);
@@ -354,6 +361,7 @@ void engine_run(const struct client_config *cfg, enum transport t,
     event_add(r.tick, &tv);
     on_tick(-1, 0, &r);
     event_base_dispatch(run->base);
+    pubthread_stop(r.pub);            /* also after a failure: nothing writes the run now */
     if (r.tty)
         fputc('\n', stderr);
     x->failure = r.failure;
@@ -364,6 +372,8 @@ void engine_run(const struct client_config *cfg, enum transport t,
                            ? (double)(r.cost_end_us - run->measure_start_us) / 1e6 : 0;
     x->client_cpu_s = cpu_seconds(&r.ru1) - cpu_seconds(&r.ru0);
     server_figures(&r, t, x);
+    x->saturation[SAT_SUBSCRIBERS] = saturation_get(&r.meter);
+    x->saturation[SAT_PUBLISHER] = pubthread_saturation(r.pub);
     cost_window(&run->cost, &r.cost0, &r.cost1);
     settle_unacked(&r);
 out:

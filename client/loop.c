@@ -118,6 +118,11 @@ static int socket_cb(CURL *easy, curl_socket_t s, int what, void *arg, void *soc
     return 0;
 }
 
+struct event_base *loop_base(const struct loop *loop)
+{
+    return loop->base;
+}
+
 struct loop *loop_new(struct event_base *base, long max_host, long max_total, long keep)
 {
     struct loop *loop = calloc(1, sizeof *loop);

@@ -27,6 +27,8 @@ struct loop_xfer {
  * libcurl's default). */
 struct loop *loop_new(struct event_base *base, long max_host, long max_total, long keep);
 void loop_free(struct loop *loop);
+/* The event base the loop runs on. */
+struct event_base *loop_base(const struct loop *loop);
 
 /* Start x->easy. Its CURLOPT_PRIVATE is set to x. Returns 0 or -1. */
 int loop_add(struct loop *loop, struct loop_xfer *x);

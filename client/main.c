@@ -1,6 +1,7 @@
 /* pushpull-client: parse the command line, check the server is there,
  * run each transport in turn (engine.c), write the outputs (report.c). */
 #include <errno.h>
+#include <event2/thread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,6 +99,9 @@ int main(int argc, char **argv)
         rl.rlim_cur = rl.rlim_max;    /* many subscribers need many fds */
         setrlimit(RLIMIT_NOFILE, &rl);
     }
+    /* The publisher runs on a thread of its own (pubthread.c): libevent
+     * must lock, so that the main thread may wake its loop. */
+    evthread_use_pthreads();
     curl_global_init(CURL_GLOBAL_ALL);
     https_configure(cfg.cacert, cfg.insecure);
     if (cfg.insecure)

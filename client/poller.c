@@ -64,6 +64,7 @@ static void on_done(struct loop_xfer *x, CURLcode result)
 {
     struct poller *p = (struct poller *)x;
     struct subscriber *s = p->s;
+    s->rx_us = run_now_us();          /* the answer is complete now */
     struct poll_answer a = { .body = p->body ? p->body : "", .len = p->len,
                              .content_type = p->content_type,
                              .last_modified = p->last_modified, .etag = p->etag };

@@ -61,10 +61,11 @@ static void published(struct publisher *p, uint64_t k)
     struct run *run = p->run;
     unsigned channel = (unsigned)(k % run->cfg->channels);
     run_ack(run, k);
-    run->published++;
+    /* Atomics: the subscribers' thread reads these while we run. */
+    __atomic_fetch_add(&run->published, 1, __ATOMIC_RELAXED);
     if (k >= run->k_measure_from && k < run->k_measure_to) {
-        run->published_measured++;
-        run->expected += run->subs_on_channel[channel];
+        __atomic_fetch_add(&run->published_measured, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&run->expected, run->subs_on_channel[channel], __ATOMIC_RELAXED);
     }
 }
 
@@ -79,7 +80,7 @@ static void on_publish_done(struct loop_xfer *x, CURLcode result)
     if (result == CURLE_OK && dialect_of(p->run->cfg)->publish_accepted(status))
         published(p, r->k);
     else
-        p->run->publish_errors++;
+        __atomic_fetch_add(&p->run->publish_errors, 1, __ATOMIC_RELAXED);
     p->in_flight--;
     r->next_free = p->free_reqs;
     p->free_reqs = r;
@@ -135,7 +136,7 @@ static void publish_http(struct publisher *p, uint64_t k, const char *payload, s
 {
     struct publish_req *r = req_get(p);
     if (!r) {
-        p->run->publish_errors++;
+        __atomic_fetch_add(&p->run->publish_errors, 1, __ATOMIC_RELAXED);
         return;
     }
     char channel[64], url[640];
@@ -147,7 +148,7 @@ static void publish_http(struct publisher *p, uint64_t k, const char *payload, s
     curl_easy_setopt(r->x.easy, CURLOPT_POSTFIELDS, r->body);
     curl_easy_setopt(r->x.easy, CURLOPT_POSTFIELDSIZE, (long)len);
     if (loop_add(p->loop, &r->x) != 0) {
-        p->run->publish_errors++;
+        __atomic_fetch_add(&p->run->publish_errors, 1, __ATOMIC_RELAXED);
         r->next_free = p->free_reqs;
         p->free_reqs = r;
         return;
@@ -161,13 +162,13 @@ static void publish_one(struct publisher *p, uint64_t k, uint64_t now)
     char *buf = p->scratch;
     uint64_t sched = schedule_time_us(p->t0_us, run->cfg->rate, k);
     size_t len = payload_format(buf, run->cfg->size + 64, k, sched, run->cfg->size);
-    run->sent_us[k] = now;
+    __atomic_store_n(&run->sent_us[k], now, __ATOMIC_RELAXED);
     if (p->ws) {
         unsigned channel = (unsigned)(k % run->cfg->channels);
         if (ws_publisher_send(p->ws[channel], buf, len) == 0)
             published(p, k);          /* WS has no per-message answer */
         else
-            run->publish_errors++;
+            __atomic_fetch_add(&run->publish_errors, 1, __ATOMIC_RELAXED);
     } else {
         publish_http(p, k, buf, len);
     }
@@ -206,7 +207,7 @@ struct publisher *publisher_new(struct run *run, struct loop *loop)
         return NULL;
     p->run = run;
     p->loop = loop;
-    p->timer = evtimer_new(run->base, on_tick, p);
+    p->timer = evtimer_new(loop_base(loop), on_tick, p);
     p->scratch = malloc(run->cfg->size + 64);
     if (!p->timer || !p->scratch) {
         if (p->timer)

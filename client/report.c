@@ -151,6 +151,26 @@ static json_t *throughput_json(const struct derived *d)
     return o;
 }
 
+static const char *const saturation_names[SAT_COUNT] = { "subscribers", "publisher" };
+
+static json_t *saturation_json(const struct run_extra *x)
+{
+    json_t *o = json_object();
+    bool limited = false;
+    for (int i = 0; i < SAT_COUNT; i++) {
+        const struct saturation *s = &x->saturation[i];
+        limited |= saturation_limited(s);
+        json_object_set_new(o, saturation_names[i],
+                            json_pack("{s:o, s:I, s:I, s:I, s:b}", "busy", j_num(s->busy),
+                                      "lag_p50_us", (json_int_t)s->lag_p50_us,
+                                      "lag_p99_us", (json_int_t)s->lag_p99_us,
+                                      "lag_max_us", (json_int_t)s->lag_max_us,
+                                      "limited", saturation_limited(s)));
+    }
+    json_object_set_new(o, "client_limited", json_boolean(limited));
+    return o;
+}
+
 static json_t *cost_json(const struct run *run, const struct run_extra *x,
                          const struct derived *d)
 {
@@ -223,7 +243,8 @@ json_t *report_run_json(const struct run *run, const struct run_extra *x)
            | json_object_set_new(o, "first_message_us", hist_to_json(&run->first_message))
            | json_object_set_new(o, "delivery", delivery_json(run, &d))
            | json_object_set_new(o, "throughput", throughput_json(&d))
-           | json_object_set_new(o, "cost", cost_json(run, x, &d));
+           | json_object_set_new(o, "cost", cost_json(run, x, &d))
+           | json_object_set_new(o, "client_saturation", saturation_json(x));
     if (rc != 0) {
         json_decref(o);
         return NULL;
@@ -729,6 +750,20 @@ static void print_restarts(FILE *out, const struct run *run)
             run->epoch_changes == 1 ? "" : "s");
 }
 
+/* The client, not the server, may have been the limit of this run. */
+static void print_saturation(FILE *out, const struct run *run, const struct run_extra *x)
+{
+    for (int i = 0; i < SAT_COUNT && !x->not_offered && !x->failure; i++) {
+        const struct saturation *s = &x->saturation[i];
+        if (!saturation_limited(s))
+            continue;
+        fprintf(out, "warning: %s: the client's %s loop was busy %.0f %% of the window, its "
+                     "ticks %.1f ms late (median): the client, not the server, may have been "
+                     "the limit\n", transport_names[run->transport], saturation_names[i],
+                s->busy * 100, (double)s->lag_p50_us / 1000);
+    }
+}
+
 static void print_workload(FILE *out, const struct client_config *cfg)
 {
     fprintf(out, "workload: %u subscribers, %u channels, %g msg/s, %zu B payload, "
@@ -751,6 +786,8 @@ void report_print_table(FILE *out, const struct client_config *cfg,
     print_workload(out, cfg);
     for (size_t i = 0; i < n; i++)
         print_restarts(out, runs[i]);
+    for (size_t i = 0; i < n; i++)
+        print_saturation(out, runs[i], &extras[i]);
     fputc('\n', out);
     for (size_t c = 0; c < TABLE_COLUMNS; c++)
         put_cell(out, c, table_heads[c], width[c]);

@@ -13,6 +13,10 @@
 #include <jansson.h>
 
 #include "run.h"
+#include "saturation.h"
+
+/* The client's own loops, each on its own thread. */
+enum { SAT_SUBSCRIBERS, SAT_PUBLISHER, SAT_COUNT };
 
 /* Figures measured around a run rather than inside it. */
 struct run_extra {
@@ -24,6 +28,7 @@ struct run_extra {
     uint64_t server_rss_base;         /* --server-pid VmRSS before connecting; 0: unknown */
     uint64_t server_rss;              /* ... at the measure window's end */
     bool not_offered;                 /* the dialect's server lacks the transport */
+    struct saturation saturation[SAT_COUNT];   /* over the measure window */
     uint64_t server_bytes_out;        /* /stats bytes_out delta of the transport; 0: unavailable */
     const char *failure;              /* NULL, or a one-line reason the run failed */
 };

@@ -119,6 +119,10 @@ int payload_parse(const char *data, size_t len, uint64_t *k, uint64_t *sched_us)
  * server's gap, hello and reset objects too. Counts duplicates, order,
  * latency. Returns 0, or -1 for a protocol error (counted). */
 int track_envelope(struct run *run, struct sub_track *t, const char *json, size_t len);
+/* The same, received at now_us: when the bytes were read, not when a batch
+ * of them was parsed (the parse of earlier messages is not their latency). */
+int track_envelope_at(struct run *run, struct sub_track *t, const char *json, size_t len,
+                      uint64_t now_us);
 /* The same for an already parsed message. id is the dialect's ordered
  * key; 0: the message came without one (Nchan's multipart poll answers),
  * so its order cannot be judged. */

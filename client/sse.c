@@ -35,6 +35,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud)
 {
     struct sse_sub *ss = ud;
     size_t len = size * n;
+    ss->s->rx_us = run_now_us();      /* every event in this chunk arrived now */
     ss->s->run->cost.bytes_rx += len;
     if (ss->refused)
         return 0;                     /* ends the transfer: counted, retried */

@@ -15,6 +15,7 @@ struct subscriber {
     unsigned backoff_ms;              /* next reconnect delay; 0 after success */
     struct event *retry_timer;
     bool stopping;
+    uint64_t rx_us;                   /* when the bytes being handled were read */
     void *impl;                       /* the transport's own state */
 };
 

@@ -112,7 +112,7 @@ void track_message(struct run *run, struct sub_track *t, uint64_t id, const char
         return;                       /* warm-up traffic: not measured */
     run->delivered++;
     hist_record(&run->latency, now_us > sched ? now_us - sched : 0);
-    uint64_t sent = run->sent_us[k];
+    uint64_t sent = __atomic_load_n(&run->sent_us[k], __ATOMIC_RELAXED);   /* the publisher's thread writes it */
     if (sent)
         hist_record(&run->latency_uncorrected, now_us > sent ? now_us - sent : 0);
 }
@@ -215,7 +215,12 @@ static int track_control(struct run *run, struct sub_track *t, const char *json,
 
 int track_envelope(struct run *run, struct sub_track *t, const char *json, size_t len)
 {
-    uint64_t now = run_now_us();
+    return track_envelope_at(run, t, json, len, run_now_us());
+}
+
+int track_envelope_at(struct run *run, struct sub_track *t, const char *json, size_t len,
+                      uint64_t now)
+{
     int control = track_control(run, t, json, len);
     if (control < 0) {
         run->cost.protocol_errors++;

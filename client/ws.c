@@ -25,8 +25,8 @@ static void on_open(struct wsconn *c, void *ud)
 
 static void on_text(struct wsconn *c, const char *text, size_t len, void *ud)
 {
-    (void)c;
     struct ws_sub *ws = ud;
+    ws->s->rx_us = wsconn_rx_us(c);
     /* A bad message is counted there; the frames around it are intact, so
      * the connection goes on. */
     (void)dialect_of(ws->s->run->cfg)->ws_text(ws->s, text, len);

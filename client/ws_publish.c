@@ -17,6 +17,7 @@
 
 struct ws_publisher {
     struct run *run;
+    struct event_base *base;          /* the publisher's loop */
     unsigned channel;
     struct wsconn *conn;
     bool open;
@@ -59,7 +60,7 @@ static int ws_publisher_connect(struct ws_publisher *p)
     run_channel_name(p->run, p->channel, channel, sizeof channel);
     /* No since: a publisher wants none of the channel's history. */
     snprintf(url, sizeof url, "%s/ws/%s", p->run->cfg->publish_url, channel);
-    p->conn = wsconn_open(p->run->base, url, p->run->cfg->connect_timeout_us,
+    p->conn = wsconn_open(p->base, url, p->run->cfg->connect_timeout_us,
                           &ws_publish_callbacks, p, NULL);
     return p->conn ? 0 : -1;
 }
@@ -75,13 +76,13 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
 
 struct ws_publisher *ws_publisher_open(struct run *run, struct loop *loop, unsigned channel)
 {
-    (void)loop;
     struct ws_publisher *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
     p->run = run;
     p->channel = channel;
-    p->retry = evtimer_new(run->base, on_retry, p);
+    p->base = loop_base(loop);
+    p->retry = evtimer_new(p->base, on_retry, p);
     if (!p->retry || ws_publisher_connect(p) != 0) {
         ws_publisher_free(p);
         return NULL;

@@ -48,7 +48,8 @@ struct connector {
     struct connector *next;
 };
 
-static struct connector *connectors;
+/* Per thread: the publisher's loop runs on a thread of its own. */
+static _Thread_local struct connector *connectors;
 
 enum ws_state { WS_CONNECTING, WS_SEND_REQUEST, WS_READ_ANSWER, WS_OPEN, WS_CLOSED };
 
@@ -74,6 +75,7 @@ struct wsconn {
     bool dead;                        /* freed by the owner during an entry */
     bool broken;                      /* a send failed outside an entry */
     bool close_requested;
+    uint64_t rx_us;                   /* the last read's time */
     char why[48];
 };
 
@@ -308,6 +310,7 @@ static ssize_t on_wslay_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t l
         wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
         return -1;
     }
+    c->rx_us = run_now_us();
     if (c->cost)
         c->cost->bytes_rx += n;
     return (ssize_t)n;
@@ -485,6 +488,7 @@ static void read_answer(struct wsconn *c)
             finish(c, WSCONN_ERR_IO, "connection lost during the handshake");
             return;
         }
+        c->rx_us = run_now_us();      /* frames may come with the 101 */
         if (c->cost)
             c->cost->bytes_rx += n;
         c->len += n;
@@ -717,6 +721,11 @@ int wsconn_send_text(struct wsconn *c, const char *text, size_t len)
         return -1;
     kick(c);
     return 0;
+}
+
+uint64_t wsconn_rx_us(const struct wsconn *c)
+{
+    return c->rx_us;
 }
 
 size_t wsconn_queued(const struct wsconn *c)

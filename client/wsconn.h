@@ -45,6 +45,9 @@ struct wsconn *wsconn_open_with(struct event_base *base, const char *url, const 
 /* Queue one text message and send what the socket takes. 0, or -1 when the
  * connection is not open or is closing. */
 int wsconn_send_text(struct wsconn *c, const char *text, size_t len);
+/* When the bytes of the message being delivered were read (monotonic µs):
+ * valid in on_text. */
+uint64_t wsconn_rx_us(const struct wsconn *c);
 /* Bytes queued and not yet written. */
 size_t wsconn_queued(const struct wsconn *c);
 
