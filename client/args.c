@@ -45,6 +45,8 @@ static const char usage[] =
     "  --connect-rate R      new subscriber connections/s; 0 = all at once (0)\n"
     "  --churn DUR           drop each subscriber's connection this often (off)\n"
     "  --connections M       cap on the subscribers' connection pool (0 = none)\n"
+    "  --threads N           spread the subscribers over N event loops, one thread\n"
+    "                        each (results merged exactly)     (1)\n"
     "  --no-keepalive        a new TCP connection per request (HTTP transports)\n"
     "  --publish-via http|ws how the publisher sends            (http)\n"
     "  --seed N              poll phases and backoff jitter     (1)\n"
@@ -119,7 +121,7 @@ static void parse_pids(struct client_config *cfg, const char *v)
 
 enum { O_URL = 256, O_DIALECT, O_SERVER_PID, O_PUBLISH_URL, O_TRANSPORT, O_SUBS, O_CHANNELS, O_RATE, O_SIZE, O_DURATION, O_WARMUP,
        O_IDLE_HOLD, O_DRAIN, O_POLL_INTERVAL, O_LP_TIMEOUT, O_CONNECT_TIMEOUT, O_CONNECT_RATE, O_CHURN,
-       O_CONNECTIONS, O_NO_KEEPALIVE, O_PUBLISH_VIA, O_SEED, O_RUN_TAG, O_JSON, O_CSV, O_CACERT,
+       O_CONNECTIONS, O_THREADS, O_NO_KEEPALIVE, O_PUBLISH_VIA, O_SEED, O_RUN_TAG, O_JSON, O_CSV, O_CACERT,
        O_INSECURE, O_QUIET,
        O_HELP, O_VERSION };
 
@@ -138,6 +140,7 @@ static const struct client_config defaults = {
     .longpoll_timeout_us = 30000000,
     .connect_timeout_us = 5000000,
     .seed = 1,
+    .threads = 1,
 };
 
 void args_parse(int argc, char **argv, struct client_config *cfg)
@@ -163,6 +166,7 @@ void args_parse(int argc, char **argv, struct client_config *cfg)
         { "connect-rate", required_argument, NULL, O_CONNECT_RATE },
         { "churn", required_argument, NULL, O_CHURN },
         { "connections", required_argument, NULL, O_CONNECTIONS },
+        { "threads", required_argument, NULL, O_THREADS },
         { "no-keepalive", no_argument, NULL, O_NO_KEEPALIVE },
         { "publish-via", required_argument, NULL, O_PUBLISH_VIA },
         { "seed", required_argument, NULL, O_SEED },
@@ -208,6 +212,7 @@ void args_parse(int argc, char **argv, struct client_config *cfg)
             break;
         case O_CHURN: cfg->churn_us = flag_duration("--churn", optarg); break;
         case O_CONNECTIONS: cfg->connections = (unsigned)cli_count("--connections", optarg, 1, 1000000); break;
+        case O_THREADS: cfg->threads = (unsigned)cli_count("--threads", optarg, 1, 64); break;
         case O_NO_KEEPALIVE: cfg->no_keepalive = true; break;
         case O_PUBLISH_VIA:
             if (strcmp(optarg, "http") == 0)
@@ -243,6 +248,9 @@ void args_parse(int argc, char **argv, struct client_config *cfg)
     if (cfg->cacert && access(cfg->cacert, R_OK) != 0)
         cli_usage_error("--cacert %s: cannot read it (%s)", cfg->cacert, strerror(errno));
     /* Combinations that cannot measure anything sensible. */
+    if (cfg->threads > cfg->subscribers)
+        cli_usage_error("--threads %u is above --subscribers %u: a thread with nobody on it",
+                        cfg->threads, cfg->subscribers);
     if (cfg->channels > cfg->subscribers)
         cli_usage_error("--channels %u is above --subscribers %u: a channel nobody reads",
                   cfg->channels, cfg->subscribers);

@@ -13,7 +13,9 @@
 
 #include "dialect.h"
 #include "procstat.h"
+#include "crowd.h"
 #include "pubthread.h"
+#include "shard.h"
 #include "stats_fetch.h"
 #include "subscriber.h"
 
@@ -24,9 +26,11 @@ volatile sig_atomic_t engine_interrupted;
 
 struct runner {
     struct run *run;
-    struct subscriber *subs;
-    unsigned started;                 /* subscribers started so far */
-    uint64_t *churn_due;
+    /* --threads 1: the subscribers on this loop; more: one shard each. */
+    struct crowd crowd;
+    struct shard **shards;
+    unsigned nshards;
+    struct shard_clock clock;         /* what the shards follow */
     struct loop *sub_loop, *ctl_loop;
     struct pubthread *pub;
     struct event *tick;
@@ -49,40 +53,35 @@ static double cpu_seconds(const struct rusage *r)
            (double)r->ru_stime.tv_sec + (double)r->ru_stime.tv_usec / 1e6;
 }
 
-static const struct transport_ops *ops_of(enum transport t)
-{
-    static const struct transport_ops *const ops[TR_COUNT] = {
-        &poll_ops, &longpoll_ops, &sse_ops, &ws_ops,
-    };
-    return ops[t];
-}
-
-static void start_subscriber(struct runner *r, unsigned i)
-{
-    struct subscriber *s = &r->subs[i];
-    s->track.connect_start_us = run_now_us();
-    if (ops_of(r->run->transport)->start(s) != 0)
-        subscriber_retry(s);
-}
-
-static void ramp(struct runner *r, uint64_t now)
-{
-    const struct client_config *cfg = r->run->cfg;
-    unsigned target = cfg->subscribers;
-    if (cfg->connect_rate > 0) {
-        double n = (double)(now - r->phase_start_us) / 1e6 * cfg->connect_rate + 1;
-        target = n < (double)cfg->subscribers ? (unsigned)n : cfg->subscribers;
-    }
-    while (r->started < target)
-        start_subscriber(r, r->started++);
-}
-
+/* Subscribers connected so far, on every loop. */
 static unsigned connected_count(const struct runner *r)
 {
-    unsigned n = 0;
-    for (unsigned i = 0; i < r->started; i++)
-        n += r->subs[i].track.connected;
+    unsigned n = crowd_connected(&r->crowd);
+    for (unsigned i = 0; i < r->nshards; i++)
+        n += shard_connected(r->shards[i]);
     return n;
+}
+
+static uint64_t delivered_so_far(const struct runner *r)
+{
+    uint64_t n = r->run->delivered;
+    for (unsigned i = 0; i < r->nshards; i++)
+        n += shard_delivered(r->shards[i]);
+    return n;
+}
+
+static bool shards_closed(const struct runner *r)
+{
+    for (unsigned i = 0; i < r->nshards; i++)
+        if (!shard_window_closed(r->shards[i]))
+            return false;
+    return true;
+}
+
+/* Tell the shards a time of the engine's (0 until set). */
+static void clock_set(uint64_t *field, uint64_t us)
+{
+    __atomic_store_n(field, us, __ATOMIC_RELEASE);
 }
 
 static void enter_phase(struct runner *r, enum phase ph, uint64_t now)
@@ -103,17 +102,6 @@ static struct stats_fetch *server_sample_start(struct runner *r, struct server_s
     return stats_fetch_start(r->ctl_loop, cfg->publish_url, srv);
 }
 
-static void churn(struct runner *r, uint64_t now)
-{
-    const struct transport_ops *ops = ops_of(r->run->transport);
-    for (unsigned i = 0; i < r->started; i++) {
-        if (now < r->churn_due[i])
-            continue;
-        r->churn_due[i] += r->run->cfg->churn_us;
-        ops->drop(&r->subs[i]);
-    }
-}
-
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -131,8 +119,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     }
     switch (run->phase) {
     case PH_CONNECT:
-        ramp(r, now);
-        if (r->started == cfg->subscribers && connected_count(r) == cfg->subscribers &&
+        crowd_ramp(&r->crowd, r->phase_start_us, now);
+        if (connected_count(r) == cfg->subscribers &&
             pubthread_ready(r->pub)) {
             /* Everyone listens: the schedule starts one tick from now, or
              * after --idle-hold, which leaves every connection idle for a
@@ -141,6 +129,9 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
             run->t0_us = now + TICK_US + cfg->idle_hold_us;
             run->measure_start_us = run->t0_us + cfg->warmup_us;
             run->measure_end_us = run->measure_start_us + cfg->duration_us;
+            clock_set(&r->clock.measure_end_us, run->measure_end_us);
+            clock_set(&r->clock.measure_start_us, run->measure_start_us);
+            clock_set(&r->clock.t0_us, run->t0_us);
             pubthread_start(r->pub, run->t0_us, run->k_measure_to);
             enter_phase(r, PH_WARMUP, now);
         } else if (now > r->connect_deadline_us) {
@@ -171,7 +162,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         /* The costs end with the drain, which ends as soon as every expected
          * delivery is in: the requests that fetch the window's last
          * messages belong to the window's cost. */
-        bool all_in = run->delivered >= __atomic_load_n(&run->expected, __ATOMIC_RELAXED) &&
+        bool all_in = delivered_so_far(r) >= __atomic_load_n(&run->expected, __ATOMIC_RELAXED) &&
                       pubthread_in_flight(r->pub) == 0;
         if (!r->fetch1 && (now >= r->drain_end_us || all_in)) {
             pubthread_stop(r->pub);   /* its counters are final from here on */
@@ -179,9 +170,11 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
             getrusage(RUSAGE_SELF, &r->ru1);
             r->cost1 = run->cost;
             r->cost_end_us = now;
+            clock_set(&r->clock.cost_end_us, now);
             r->fetch1 = server_sample_start(r, &r->srv1, &r->proc1);
         }
-        if (r->cost_end_us && stats_fetch_done(r->fetch0) && stats_fetch_done(r->fetch1)) {
+        if (r->cost_end_us && stats_fetch_done(r->fetch0) && stats_fetch_done(r->fetch1) &&
+            shards_closed(r)) {
             enter_phase(r, PH_DONE, now);
             event_base_loopexit(run->base, NULL);
         }
@@ -191,60 +184,54 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         break;
     }
     if (cfg->churn_us && (run->phase == PH_WARMUP || run->phase == PH_MEASURE))
-        churn(r, now);
+        crowd_churn(&r->crowd, now);
     if (r->tty && now - r->last_progress_us >= 250000) {
         r->last_progress_us = now;
         report_progress(stderr, run, (double)(now - r->phase_start_us) / 1e6);
     }
 }
 
+/* --threads 1: every subscriber on the engine's loop; more: one shard per
+ * thread, the engine's loop keeping the phases and /stats. */
+static int subscribers_setup(struct runner *r, struct run *run)
+{
+    const struct client_config *cfg = run->cfg;
+    unsigned n = cfg->threads > 1 ? cfg->threads : 0;
+    long pool = cfg->connections ? (long)cfg->connections : 0;
+    /* Without --connections, one connection per subscriber stays open. */
+    r->sub_loop = loop_new(run->base, pool, pool, pool ? pool : (long)cfg->subscribers);
+    if (!r->sub_loop || crowd_init(&r->crowd, run, r->sub_loop, n ? cfg->subscribers : 0, 1,
+                                   cfg->connect_rate) != 0)
+        return -1;
+    r->shards = calloc(n ? n : 1, sizeof *r->shards);
+    if (!r->shards)
+        return -1;
+    for (; r->nshards < n; r->nshards++)
+        if (!(r->shards[r->nshards] = shard_new(run, r->nshards, n, &r->clock)))
+            return -1;
+    return 0;
+}
+
 static int runner_setup(struct runner *r, struct run *run)
 {
     const struct client_config *cfg = run->cfg;
-    long pool = cfg->connections ? (long)cfg->connections : 0;
     r->run = run;
-    /* Without --connections, one connection per subscriber stays open. */
-    r->sub_loop = loop_new(run->base, pool, pool, pool ? pool : (long)cfg->subscribers);
     r->ctl_loop = loop_new(run->base, CTL_POOL, CTL_POOL, CTL_POOL);
     saturation_init(&r->meter);
-    r->subs = calloc(cfg->subscribers, sizeof *r->subs);
-    r->churn_due = calloc(cfg->subscribers, sizeof *r->churn_due);
     r->tick = event_new(run->base, -1, EV_PERSIST, on_tick, r);
-    if (!r->sub_loop || !r->ctl_loop || !r->subs || !r->churn_due || !r->tick)
-        return -1;
-    if (!(r->pub = pubthread_new(run)))
+    if (!r->ctl_loop || !r->tick || !(r->pub = pubthread_new(run)))
         return -1;
     r->rss_base = proc_sample(cfg->server_pids, cfg->nserver_pids);
-    size_t seen_bytes = (size_t)(run->seq_cap / 8 + 1);
-    uint64_t now = run_now_us();
-    for (unsigned i = 0; i < cfg->subscribers; i++) {
-        struct subscriber *s = &r->subs[i];
-        s->run = run;
-        s->loop = r->sub_loop;
-        s->index = i;
-        s->track.channel = i % cfg->channels;
-        s->track.seen = calloc(seen_bytes, 1);
-        if (!s->track.seen)
-            return -1;
-        /* Churn at a random phase, so drops are spread over the period. */
-        r->churn_due[i] = now + cfg->warmup_us / 2 +
-                          (cfg->churn_us ? (uint64_t)random() % cfg->churn_us : 0);
-    }
-    return 0;
+    return subscribers_setup(r, run);
 }
 
 static void runner_teardown(struct runner *r)
 {
-    const struct transport_ops *ops = ops_of(r->run->transport);
-    for (unsigned i = 0; r->subs && i < r->run->cfg->subscribers; i++) {
-        struct subscriber *s = &r->subs[i];
-        s->stopping = true;
-        if (s->impl)
-            ops->stop(s);
-        if (s->retry_timer)
-            event_free(s->retry_timer);
-        free(s->track.seen);
-    }
+    for (unsigned i = 0; i < r->nshards; i++)
+        shard_free(r->shards[i]);
+    free(r->shards);
+    if (r->crowd.run)
+        crowd_free(&r->crowd);
     stats_fetch_free(r->ctl_loop, r->fetch0);
     stats_fetch_free(r->ctl_loop, r->fetch1);
     pubthread_free(r->pub);
@@ -252,34 +239,36 @@ static void runner_teardown(struct runner *r)
     loop_free(r->ctl_loop);
     if (r->tick)
         event_free(r->tick);
-    free(r->subs);
-    free(r->churn_due);
-}
-
-static void cost_window(struct cost *total, const struct cost *start, const struct cost *end)
-{
-    /* Requests, bytes and connections: from the measure window's start to
-     * the drain's end, like CPU. Reconnects and errors: the whole run, so
-     * none is missed. */
-    total->requests = end->requests - start->requests;
-    total->empty_answers = end->empty_answers - start->empty_answers;
-    total->bytes_rx = end->bytes_rx - start->bytes_rx;
-    total->bytes_tx = end->bytes_tx - start->bytes_tx;
-    total->connects = end->connects - start->connects;
 }
 
 /* A measured message sent but never acknowledged is not expected; a copy
  * of it that arrived anyway must not count as delivered (track_unacked). */
 static void settle_unacked(struct runner *r)
 {
-    struct run *run = r->run;
-    unsigned channels = run->cfg->channels, subs = run->cfg->subscribers;
-    for (uint64_t k = run->k_measure_from; k < run->k_measure_to; k++) {
-        if (!run->sent_us[k] || run_acked(run, k))
-            continue;
-        for (unsigned i = (unsigned)(k % channels); i < subs; i += channels)
-            track_unacked(run, &r->subs[i].track, k);
+    crowd_settle_unacked(&r->crowd, r->run);
+    for (unsigned i = 0; i < r->nshards; i++)
+        shard_settle_unacked(r->shards[i], r->run);
+}
+
+/* The shards' runs into the whole: after their threads ended. */
+static void merge_shards(struct runner *r)
+{
+    for (unsigned i = 0; i < r->nshards; i++) {
+        shard_stop(r->shards[i]);
+        shard_merge_into(r->shards[i], r->run);
     }
+}
+
+/* The busiest subscriber loop speaks for them all. */
+static struct saturation subscriber_saturation(const struct runner *r)
+{
+    struct saturation worst = r->nshards ? shard_saturation(r->shards[0]) : saturation_get(&r->meter);
+    for (unsigned i = 1; i < r->nshards; i++) {
+        struct saturation s = shard_saturation(r->shards[i]);
+        if (s.busy > worst.busy)
+            worst = s;
+    }
+    return worst;
 }
 
 /* The server's CPU over the cost window: from /proc when the runner named
@@ -372,9 +361,10 @@ void engine_run(const struct client_config *cfg, enum transport t,
                            ? (double)(r.cost_end_us - run->measure_start_us) / 1e6 : 0;
     x->client_cpu_s = cpu_seconds(&r.ru1) - cpu_seconds(&r.ru0);
     server_figures(&r, t, x);
-    x->saturation[SAT_SUBSCRIBERS] = saturation_get(&r.meter);
-    x->saturation[SAT_PUBLISHER] = pubthread_saturation(r.pub);
     cost_window(&run->cost, &r.cost0, &r.cost1);
+    merge_shards(&r);                 /* after the engine's own window: it adds to it */
+    x->saturation[SAT_SUBSCRIBERS] = subscriber_saturation(&r);
+    x->saturation[SAT_PUBLISHER] = pubthread_saturation(r.pub);
     settle_unacked(&r);
 out:
     runner_teardown(&r);

@@ -35,6 +35,7 @@ struct client_config {
     double connect_rate;              /* new subscriber connections per second; 0: all at once */
     uint64_t churn_us;                /* 0: no churn */
     unsigned connections;             /* subscriber pool cap; 0: one per subscriber */
+    unsigned threads;                 /* --threads: subscriber loops, each on a thread */
     bool no_keepalive;
     enum publish_via publish_via;
     uint64_t seed;
@@ -107,6 +108,9 @@ struct run {
 };
 
 uint64_t run_now_us(void);            /* monotonic µs */
+/* total's requests, bytes and connections become end - start (the cost
+ * window's); its reconnects and errors stay the whole run's. */
+void cost_window(struct cost *total, const struct cost *start, const struct cost *end);
 void run_channel_name(const struct run *run, unsigned channel, char *buf, size_t cap);
 
 /* Format the payload of global message k (its sequence number and scheduled

@@ -264,3 +264,15 @@ void track_connected(struct run *run, struct sub_track *t)
         hist_record(&run->connect_time, now - t->connect_start_us);
     t->connected = true;
 }
+
+void cost_window(struct cost *total, const struct cost *start, const struct cost *end)
+{
+    /* Requests, bytes and connections: from the measure window's start to
+     * the drain's end, like CPU. Reconnects and errors: the whole run, so
+     * none is missed. */
+    total->requests = end->requests - start->requests;
+    total->empty_answers = end->empty_answers - start->empty_answers;
+    total->bytes_rx = end->bytes_rx - start->bytes_rx;
+    total->bytes_tx = end->bytes_tx - start->bytes_tx;
+    total->connects = end->connects - start->connects;
+}
