@@ -217,7 +217,9 @@ static int runner_setup(struct runner *r, struct run *run)
         s->index = i;
         s->track.channel = i % cfg->channels;
         s->track.seen = calloc(seen_bytes, 1);
-        if (!s->track.seen)
+        size_t session = dialect_of(cfg)->session_size;
+        s->session = session ? calloc(1, session) : NULL;
+        if (!s->track.seen || (session && !s->session))
             return -1;
         /* Churn at a random phase, so drops are spread over the period. */
         r->churn_due[i] = now + cfg->warmup_us / 2 +
@@ -237,6 +239,7 @@ static void runner_teardown(struct runner *r)
         if (s->retry_timer)
             event_free(s->retry_timer);
         free(s->track.seen);
+        free(s->session);
     }
     stats_fetch_free(r->pub_loop, r->fetch0);
     stats_fetch_free(r->pub_loop, r->fetch1);
