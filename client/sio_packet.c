@@ -36,6 +36,14 @@ static int copy_id(json_t *obj, const char *key, char *dst, bool required)
     return 0;
 }
 
+static bool json_object_is(const char *p, size_t len)
+{
+    json_t *doc = json_loadb(p, len, 0, NULL);
+    bool object = json_is_object(doc);
+    json_decref(doc);
+    return object;
+}
+
 static int decode_open(const char *p, size_t len, struct sio_packet *out)
 {
     json_t *doc = json_loadb(p, len, 0, NULL);
@@ -174,13 +182,13 @@ static int decode_socketio(const char *p, const char *end, struct sio_packet *ou
         return decode_connect(p, (size_t)(end - p), out);
     case '1':
         out->kind = SIO_DISCONNECT;
-        return 0;
+        return p == end ? 0 : -1;
     case '2':
         out->kind = SIO_EVENT;
         return decode_event(p, end, out);
     case '4':
         out->kind = SIO_CONNECT_ERROR;
-        return 0;
+        return json_object_is(p, (size_t)(end - p)) ? 0 : -1;
     case '3': case '5': case '6':
         out->kind = SIO_OTHER;
         return 0;

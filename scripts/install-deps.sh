@@ -5,6 +5,8 @@
 # tests/browser/node_modules from its lockfile (npm ci, skipped when current).
 # --fuzz: clang and its libFuzzer runtime (make fuzz, make fuzz-smoke).
 # --valgrind: valgrind (make test-valgrind).
+# --peers: the other push servers of peers/ (Nchan, Pushpin, node) and every
+# peer's node_modules from its lockfile (npm ci, skipped when current).
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -24,29 +26,45 @@ BROWSER="chromium fonts-dejavu-core"
 FUZZ="clang libclang-rt-14-dev"
 # valgrind: memcheck under the integration suite
 VALGRIND="valgrind"
-command -v node >/dev/null || BROWSER="$BROWSER nodejs"
-command -v npm >/dev/null || BROWSER="$BROWSER npm"
+# peers: nginx + Nchan (peers/nchan), Pushpin with its condure and zurl
+# (peers/pushpin); node and npm for the node peers, as for --browser
+PEERS="nginx-light libnginx-mod-nchan pushpin condure zurl"
+NODE=""
+command -v node >/dev/null || NODE="$NODE nodejs"
+command -v npm >/dev/null || NODE="$NODE npm"
+BROWSER="$BROWSER $NODE"
+PEERS="$PEERS $NODE"
 
 want="$BUILD $TEST"
-browser=""
+lockdirs=""     # folders whose package-lock.json npm ci installs
 case "${1:-}" in
   --bench) want="$want $BENCH" ;;
-  --browser) want="$want $BROWSER"; browser=1 ;;
+  --browser) want="$want $BROWSER"; lockdirs=tests/browser ;;
   --fuzz) want="$want $FUZZ" ;;
   --valgrind) want="$want $VALGRIND" ;;
-  --all) want="$want $BENCH $BROWSER $FUZZ $VALGRIND"; browser=1 ;;
+  --peers) want="$want $PEERS"; lockdirs=$(dirname peers/*/package-lock.json) ;;
+  --all) want="$want $BENCH $BROWSER $FUZZ $VALGRIND $PEERS"
+         lockdirs="tests/browser $(dirname peers/*/package-lock.json)" ;;
   "") ;;
-  *) echo "usage: $0 [--bench|--browser|--fuzz|--valgrind|--all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--bench|--browser|--fuzz|--valgrind|--peers|--all]" >&2; exit 2 ;;
 esac
 
-# playwright-core, exactly as locked; a copy of the lockfile marks it done.
+# node packages exactly as locked (scripts/npm-ci.sh skips a current one).
 npm_deps() {
-    [ -n "$browser" ] || return 0
-    local dir=tests/browser
-    cmp -s "$dir/package-lock.json" "$dir/node_modules/.installed-lock" && return 0
-    echo "npm ci --prefix $dir" >&2
-    npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error >&2
-    cp "$dir/package-lock.json" "$dir/node_modules/.installed-lock"
+    for dir in $lockdirs; do
+        scripts/npm-ci.sh "$dir"
+    done
+}
+
+# Installing a package with a service (pushpin, zurl, nginx) makes apt
+# start it: a policy-rc.d that says "no" keeps this machine's services as
+# they were. Only ours is removed, and only if there was none before.
+policy=/usr/sbin/policy-rc.d
+no_services() {
+    [ -e "$policy" ] && return 0
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    trap 'rm -f "$policy"' EXIT
 }
 
 missing=""
@@ -65,6 +83,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 echo "installing:$missing" >&2
+no_services
 apt-get update -qq >/dev/null
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
