@@ -14,18 +14,14 @@
 const http = require("node:http");
 const express = require("express");
 const { WebSocketServer } = require("ws");
+const { CHANNEL, MAX_MESSAGE, nowUs } = require("../node-common.js");
 
 const HISTORY = Number(process.env.PUSHPULL_HISTORY || 1024);
 const HEARTBEAT_MS = 15000;
-const MAX_MESSAGE = 64 * 1024;          // pushpull-server's --max-message
 const MAX_QUEUE = 8 << 20;              // bytes one slow subscriber may hold back
 const LONGPOLL_DEFAULT_S = 30, LONGPOLL_MAX_S = 120;
-const CHANNEL = /^[A-Za-z0-9_.-]{1,64}$/;
 const NUMBER = /^[0-9]{1,16}$/;       // an epoch (µs) has 16 digits
 
-function nowUs() {
-  return Math.round((performance.timeOrigin + performance.now()) * 1000);
-}
 const EPOCH = nowUs();                  // this start: cursors of another are stale
 
 // One channel: a ring of the last HISTORY messages (id N at N % HISTORY,

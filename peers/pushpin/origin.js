@@ -17,21 +17,16 @@
 //   GET  /healthz     ok
 // Usage: node origin.js ORIGIN_PORT PUBLISH_URL (Pushpin's /publish).
 const http = require("node:http");
+const { CHANNEL, nowUs, replyJson: json, readBody } = require("../node-common.js");
 
 const HISTORY = 1024;                   // long polls resume within it
-const CHANNEL = /^[A-Za-z0-9_.-]{1,64}$/;
 const NUMBER = /^[0-9]{1,16}$/;
-const MAX_MESSAGE = 64 * 1024;
 const HEARTBEAT_S = 15;
 const HOLD_MIN_S = 5;                   // Pushpin's smallest Grip-Timeout
 
 const port = Number(process.argv[2]);
 const publishUrl = new URL(process.argv[3]);
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-
-function nowUs() {
-  return Math.round((performance.timeOrigin + performance.now()) * 1000);
-}
 
 const channels = new Map();
 function channel(name) {
@@ -52,10 +47,6 @@ function pollBody(ch, since) {
 
 function reply(res, status, headers, body) {
   res.writeHead(status, headers).end(body);
-}
-
-function json(res, status, obj) {
-  reply(res, status, { "Content-Type": "application/json" }, JSON.stringify(obj));
 }
 
 // One item, in the three formats Pushpin delivers to held requests,
@@ -83,18 +74,9 @@ function pushpinPublish(body, done) {
 }
 
 function publish(req, res, name) {
-  const chunks = [];
-  let size = 0;
-  req.on("data", (c) => {
-    size += c.length;
-    if (size <= MAX_MESSAGE)
-      chunks.push(c);
-  });
-  req.on("end", () => {
-    if (size > MAX_MESSAGE)
-      return json(res, 413, { error: "message too large" });
+  readBody(req, res, (data) => {
     const ch = channel(name), id = ++ch.lastId;
-    const envelope = JSON.stringify({ id, ts: nowUs(), data: Buffer.concat(chunks).toString("utf8") });
+    const envelope = JSON.stringify({ id, ts: nowUs(), data });
     ch.ring[id % HISTORY] = envelope;
     // Answered once Pushpin has the item: an acknowledged publish is
     // one Pushpin delivers.

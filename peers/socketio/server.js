@@ -11,35 +11,16 @@
 // last offset (docs/CLIENT-OUTPUT.md, dialect socketio).
 const http = require("node:http");
 const { Server } = require("socket.io");
+const { CHANNEL, nowUs, replyJson: reply, readBody } = require("../node-common.js");
 
-const CHANNEL = /^[A-Za-z0-9_.-]{1,64}$/;
-const MAX_MESSAGE = 64 * 1024;          // pushpull-server's --max-message
 const PUB = /^\/pub\/([^/?]+)$/;
-
-function nowUs() {
-  return Math.round((performance.timeOrigin + performance.now()) * 1000);
-}
-
 const seq = new Map();
 
-function reply(res, status, obj) {
-  res.writeHead(status, { "Content-Type": "application/json" }).end(JSON.stringify(obj));
-}
-
 function publish(req, res, ch) {
-  const chunks = [];
-  let size = 0;
-  req.on("data", (c) => {
-    size += c.length;
-    if (size <= MAX_MESSAGE)
-      chunks.push(c);
-  });
-  req.on("end", () => {
-    if (size > MAX_MESSAGE)
-      return reply(res, 413, { error: "message too large" });
+  readBody(req, res, (data) => {
     const id = (seq.get(ch) || 0) + 1;
     seq.set(ch, id);
-    io.to(ch).emit("msg", { id, ts: nowUs(), data: Buffer.concat(chunks).toString("utf8") });
+    io.to(ch).emit("msg", { id, ts: nowUs(), data });
     reply(res, 200, { id });
   });
 }
