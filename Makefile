@@ -202,9 +202,10 @@ FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE $(WARN) -g -O1 -fno-omit-frame-pointer \
                 -fsanitize=address,undefined -fno-sanitize-recover=all \
                 -Icommon -Iclient -Iserver -MMD -MP $(call pkg_cflags,$(FUZZ_PKGS))
 FUZZ_NAMES   := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
-# What the drivers drive: common/, the client's SSE parser, the server's bus
-# (with the cursor check and fanout), the server's edge checks.
-FUZZ_MOD_OBJ := $(patsubst %.c,$(FUZZ_OUT)/obj/%.o,$(COMMON_SRC) client/sse_parser.c \
+# What the drivers drive: common/, the client's SSE parser and socket.io
+# packet decoder, the server's bus (with the cursor check and fanout) and
+# its edge checks.
+FUZZ_MOD_OBJ := $(patsubst %.c,$(FUZZ_OUT)/obj/%.o,$(COMMON_SRC) client/sse_parser.c client/sio_packet.c \
                   server/bus.c server/cursor.c server/fanout.c server/edge.c)
 
 .PHONY: fuzz fuzz-smoke fuzz-build fuzz-deps test-valgrind

@@ -34,7 +34,10 @@ int crowd_init(struct crowd *c, struct run *run, struct loop *loop, unsigned fir
         s->index = first + j * stride;
         s->track.channel = s->index % cfg->channels;
         s->track.seen = calloc(seen_bytes, 1);
-        if (!s->track.seen)
+        /* The dialect's state per subscriber (an Engine.IO session). */
+        size_t session = dialect_of(cfg)->session_size;
+        s->session = session ? calloc(1, session) : NULL;
+        if (!s->track.seen || (session && !s->session))
             return -1;
         /* Churn at a random phase, so drops are spread over the period. */
         c->churn_due[j] = now + cfg->warmup_us / 2 +
@@ -104,6 +107,7 @@ void crowd_free(struct crowd *c)
         if (s->retry_timer)
             event_free(s->retry_timer);
         free(s->track.seen);
+        free(s->session);
     }
     free(c->subs);
     free(c->churn_due);

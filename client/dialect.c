@@ -3,7 +3,8 @@
 
 #include "dialect.h"
 
-static const struct dialect *const all[] = { &dialect_pushpull, &dialect_nchan };
+static const struct dialect *const all[] = { &dialect_pushpull, &dialect_nchan, &dialect_socketio,
+                                              &dialect_pushpin };
 
 const struct dialect *dialect_of(const struct client_config *cfg)
 {
@@ -20,5 +21,5 @@ const struct dialect *dialect_find(const char *name)
 
 const char *dialect_names(void)
 {
-    return "pushpull|nchan";
+    return "pushpull|nchan|socketio|pushpin";
 }

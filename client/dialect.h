@@ -6,7 +6,12 @@
  * Loss is never a dialect's business: every message's payload carries the
  * client's own sequence number (track_message), whatever the server's ids.
  * A dialect only maps the server's id text to the subscriber's cursor, an
- * ordered 64-bit key (track.last_id; 0: none yet), and back. */
+ * ordered 64-bit key (track.last_id; 0: none yet), and back.
+ *
+ * A dialect whose server keeps a session per connection (Engine.IO: a
+ * handshake, a session id, a CONNECT packet; pings to answer) keeps its
+ * state in the subscriber's session, sends through subscriber_send, and
+ * says itself when the subscriber is connected. */
 #ifndef PUSHPULL_DIALECT_H
 #define PUSHPULL_DIALECT_H
 
@@ -43,6 +48,15 @@ struct dialect {
     bool longpoll_waits_forever;
     /* Sec-WebSocket-Protocol to ask for, or NULL. */
     const char *ws_protocol;
+    /* Bytes of state the dialect keeps per subscriber (s->session, zeroed
+     * at the start); 0: none. */
+    size_t session_size;
+    /* A connection is not yet a subscription: the dialect calls
+     * track_connected itself once its own handshake is done. */
+    bool own_handshake;
+    /* The subscriber's connection ended (dropped, failed, refused): forget
+     * what belonged to it, the next request opens a new one. May be NULL. */
+    void (*session_lost)(struct subscriber *s);
     /* Did the server take the publish? (its HTTP status) */
     bool (*publish_accepted)(long status);
     /* Subscriber s's next request on transport t: its URL, and request
@@ -60,13 +74,19 @@ struct dialect {
     int (*ws_text)(struct subscriber *s, const char *text, size_t len);
 };
 
-extern const struct dialect dialect_pushpull, dialect_nchan;
+extern const struct dialect dialect_pushpull, dialect_nchan, dialect_socketio, dialect_pushpin;
+
+/* pushpull's framing (dialect_pushpull.c), for a peer whose messages are
+ * pushpull's envelope in pushpull's answers (Pushpin's origin). */
+int pushpull_poll_answer(struct subscriber *s, const struct poll_answer *a, bool *empty);
+int pushpull_sse_event(struct subscriber *s, const struct sse_event *ev);
+int pushpull_ws_text(struct subscriber *s, const char *text, size_t len);
 
 /* The configuration's dialect (pushpull unless --dialect said another). */
 const struct dialect *dialect_of(const struct client_config *cfg);
 /* The dialect called name, or NULL. */
 const struct dialect *dialect_find(const char *name);
-/* "pushpull|nchan", for usage lines. */
+/* "pushpull|nchan|...", for usage lines. */
 const char *dialect_names(void);
 
 #endif

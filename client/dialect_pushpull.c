@@ -45,7 +45,7 @@ static int request(const struct subscriber *s, enum transport t, bool first, cha
 }
 
 /* {"epoch":E,"last_id":L,"messages":[envelope...],"reset":true?,"lost":K?} */
-static int poll_answer(struct subscriber *s, const struct poll_answer *a, bool *empty)
+int pushpull_poll_answer(struct subscriber *s, const struct poll_answer *a, bool *empty)
 {
     struct run *run = s->run;
     uint64_t now = s->rx_us;
@@ -90,7 +90,7 @@ static bool type_is(const struct sse_event *ev, const char *type)
     return ev->type_len == strlen(type) && memcmp(ev->type, type, ev->type_len) == 0;
 }
 
-static int sse_event(struct subscriber *s, const struct sse_event *ev)
+int pushpull_sse_event(struct subscriber *s, const struct sse_event *ev)
 {
     static const char *const known[] = { "message", "gap", "hello", "reset" };
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
@@ -99,7 +99,7 @@ static int sse_event(struct subscriber *s, const struct sse_event *ev)
     return 0;                         /* an event type we do not know: skip it */
 }
 
-static int ws_text(struct subscriber *s, const char *text, size_t len)
+int pushpull_ws_text(struct subscriber *s, const char *text, size_t len)
 {
     return track_envelope_at(s->run, &s->track, text, len, s->rx_us);
 }
@@ -114,7 +114,7 @@ const struct dialect dialect_pushpull = {
     .ws_protocol = NULL,
     .publish_accepted = publish_accepted,
     .request = request,
-    .poll_answer = poll_answer,
-    .sse_event = sse_event,
-    .ws_text = ws_text,
+    .poll_answer = pushpull_poll_answer,
+    .sse_event = pushpull_sse_event,
+    .ws_text = pushpull_ws_text,
 };

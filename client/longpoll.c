@@ -7,10 +7,12 @@
 #include <stdlib.h>
 
 #include "dialect.h"
+#include "outbox.h"
 #include "poller.h"
 
 struct long_poll {
     struct poller p;                  /* first: poller calls back with it */
+    struct outbox *out;               /* what the dialect sends; made at first use */
     bool connected;
 };
 
@@ -38,6 +40,15 @@ static void on_answered(struct poller *p, bool ok, bool empty)
         subscriber_retry(p->s);
 }
 
+/* The dialect's packets to the server go as POSTs beside the waiting GET. */
+static int longpoll_send(struct subscriber *s, const char *data, size_t len)
+{
+    struct long_poll *lp = s->impl;
+    if (!lp->out && !(lp->out = outbox_new(s)))
+        return -1;
+    return outbox_send(lp->out, data, len);
+}
+
 static int longpoll_start(struct subscriber *s)
 {
     struct long_poll *lp = s->impl;
@@ -48,6 +59,9 @@ static int longpoll_start(struct subscriber *s)
             return -1;
         }
         s->impl = lp;
+        s->send = longpoll_send;
+    } else if (lp->out) {
+        outbox_clear(lp->out);        /* a retry: those were the old connection's */
     }
     return longpoll_issue(lp);
 }
@@ -59,8 +73,10 @@ static void longpoll_drop(struct subscriber *s)
         return;
     /* Abort the waiting request and its connection; ask again at once. */
     poller_cancel(&lp->p);
+    if (lp->out)
+        outbox_clear(lp->out);
     lp->p.fresh = true;
-    s->run->cost.reconnects++;
+    subscriber_dropped(s);
     if (longpoll_issue(lp) != 0)
         subscriber_retry(s);
 }
@@ -71,8 +87,10 @@ static void longpoll_stop(struct subscriber *s)
     if (!lp)
         return;
     poller_free(&lp->p);
+    outbox_free(lp->out);
     free(lp);
     s->impl = NULL;
+    s->send = NULL;
 }
 
 const struct transport_ops longpoll_ops = { longpoll_start, longpoll_drop, longpoll_stop };

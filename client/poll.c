@@ -80,10 +80,10 @@ static int poll_start(struct subscriber *s)
 static void poll_drop(struct subscriber *s)
 {
     struct short_poll *sp = s->impl;
-    if (sp)
-        sp->p.fresh = true;           /* the next poll opens a new connection */
-    if (sp)
-        s->run->cost.reconnects++;
+    if (!sp)
+        return;
+    sp->p.fresh = true;               /* the next poll opens a new connection */
+    subscriber_dropped(s);
 }
 
 static void poll_stop(struct subscriber *s)

@@ -84,10 +84,8 @@ static void on_done(struct loop_xfer *x, CURLcode result)
         p->fresh = true;              /* curl dropped the connection */
     if (empty)
         s->run->cost.empty_answers++;
-    if (!s->track.connected)
-        track_connected(s->run, &s->track);
     p->first = false;
-    subscriber_ok(s);
+    subscriber_up(s);
     p->answered(p, true, empty);
 }
 

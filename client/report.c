@@ -130,6 +130,7 @@ static json_t *delivery_json(const struct run *run, const struct derived *d)
            | json_object_set_new(o, "gap_lost", j_u64(run->gap_lost))
            | json_object_set_new(o, "epoch_changes", j_u64(run->epoch_changes))
            | json_object_set_new(o, "cursor_resets", j_u64(run->cursor_resets))
+           | json_object_set_new(o, "resume_failed", j_u64(run->resume_failed))
            | json_object_set_new(o, "lost", j_u64(d->lost))
            | json_object_set_new(o, "loss_ratio", j_num(d->loss_ratio));
     if (rc != 0) {
@@ -725,6 +726,7 @@ static void print_notes(FILE *out, const struct run *run)
         { "out of order", run->out_of_order },
         { "deliveries of unacknowledged publishes", run->delivered_unacked },
         { "subscribers that started over after a restart", run->cursor_resets },
+        { "resumes the server refused", run->resume_failed },
         { "latencies over 60 s", hist_overflow(&run->latency) },
     };
     bool any = false;

@@ -103,6 +103,10 @@ struct run {
     uint64_t epoch_max;               /* the newest server epoch seen */
     uint64_t epoch_changes;           /* newer epochs seen after the first: restarts */
     uint64_t cursor_resets;           /* subscribers that started over from 0 */
+    /* Reconnects that asked the server to resume a session and were refused
+     * (socket.io: connection-state recovery failed): what the session
+     * missed is then lost, and shows as lost. */
+    uint64_t resume_failed;
 
     uint64_t measure_start_us, measure_end_us;
 };

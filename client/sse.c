@@ -39,10 +39,8 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud)
     ss->s->run->cost.bytes_rx += len;
     if (ss->refused)
         return 0;                     /* ends the transfer: counted, retried */
-    if (!ss->s->track.connected) {
-        track_connected(ss->s->run, &ss->s->track);
-        subscriber_ok(ss->s);
-    }
+    if (!ss->s->track.connected)
+        subscriber_up(ss->s);
     if (sse_parser_feed(ss->parser, data, len) != 0) {
         ss->s->run->cost.protocol_errors++;
         return 0;                     /* ends the transfer; we reconnect */
@@ -126,7 +124,7 @@ static void sse_drop(struct subscriber *s)
         return;
     loop_remove(s->loop, &ss->x);
     ss->fresh = true;
-    s->run->cost.reconnects++;
+    subscriber_dropped(s);
     if (sse_connect(ss) != 0)
         subscriber_retry(s);
 }

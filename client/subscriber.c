@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "dialect.h"
 #include "https.h"
 
 #define BACKOFF_MIN_MS 100
@@ -25,11 +26,20 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
         subscriber_retry(s);
 }
 
+/* The connection is gone: so is whatever session the dialect had on it. */
+static void session_lost(struct subscriber *s)
+{
+    const struct dialect *d = dialect_of(s->run->cfg);
+    if (d->session_lost)
+        d->session_lost(s);
+}
+
 void subscriber_retry(struct subscriber *s)
 {
     if (s->stopping)
         return;
     s->run->cost.transport_errors++;
+    session_lost(s);
     if (!s->retry_timer)
         s->retry_timer = evtimer_new(s->run->base, on_retry, s);
     if (!s->retry_timer || evtimer_pending(s->retry_timer, NULL))
@@ -48,6 +58,27 @@ void subscriber_retry(struct subscriber *s)
 void subscriber_ok(struct subscriber *s)
 {
     s->backoff_ms = 0;
+}
+
+void subscriber_up(struct subscriber *s)
+{
+    subscriber_ok(s);
+    if (!s->track.connected && !dialect_of(s->run->cfg)->own_handshake)
+        track_connected(s->run, &s->track);
+}
+
+void subscriber_dropped(struct subscriber *s)
+{
+    s->run->cost.reconnects++;
+    session_lost(s);
+}
+
+int subscriber_send(struct subscriber *s, const char *data, size_t len)
+{
+    if (s->send && s->send(s, data, len) == 0)
+        return 0;
+    s->run->cost.transport_errors++;
+    return -1;
 }
 
 void subscriber_url(const struct subscriber *s, const char *endpoint, bool since_in_header,

@@ -17,6 +17,11 @@ struct subscriber {
     bool stopping;
     uint64_t rx_us;                   /* when the bytes being handled were read */
     void *impl;                       /* the transport's own state */
+    void *session;                    /* the dialect's (dialect.session_size) */
+    /* How the transport sends the server a message on this subscriber's
+     * connection (a POST beside a long poll, a WebSocket text frame); NULL
+     * where it cannot. Through subscriber_send. */
+    int (*send)(struct subscriber *s, const char *data, size_t len);
 };
 
 struct transport_ops {
@@ -36,6 +41,17 @@ extern const struct transport_ops poll_ops, longpoll_ops, sse_ops, ws_ops;
 void subscriber_retry(struct subscriber *s);
 /* A connection or answer succeeded: the backoff starts over. */
 void subscriber_ok(struct subscriber *s);
+/* The transport is up (an answer, an open stream or WebSocket): the backoff
+ * starts over, and the subscriber is connected unless its dialect has a
+ * handshake of its own to finish (dialect.own_handshake). */
+void subscriber_up(struct subscriber *s);
+/* Churn: the transport dropped its connection on purpose (counted as a
+ * reconnect); the dialect forgets the session that went with it. */
+void subscriber_dropped(struct subscriber *s);
+/* Send the server a message on the subscriber's connection (the dialect's
+ * packets: Engine.IO's CONNECT, pongs). 0, or -1 (counted as a transport
+ * error) when the transport cannot or the connection is gone. */
+int subscriber_send(struct subscriber *s, const char *data, size_t len);
 
 /* "http://host:port" + "/ws/<channel>" etc. + the cursor: "?since=N",
  * and "&epoch=E" once the subscriber knows which server start its cursor is

@@ -19,8 +19,7 @@ static void on_open(struct wsconn *c, void *ud)
 {
     (void)c;
     struct ws_sub *ws = ud;
-    track_connected(ws->s->run, &ws->s->track);
-    subscriber_ok(ws->s);
+    subscriber_up(ws->s);
 }
 
 static void on_text(struct wsconn *c, const char *text, size_t len, void *ud)
@@ -71,6 +70,13 @@ static int ws_connect(struct ws_sub *ws)
     return ws->conn ? 0 : -1;
 }
 
+/* The dialect's packets to the server (socket.io's CONNECT, pongs). */
+static int ws_send(struct subscriber *s, const char *data, size_t len)
+{
+    struct ws_sub *ws = s->impl;
+    return ws && ws->conn ? wsconn_send_text(ws->conn, data, len) : -1;
+}
+
 static int ws_start(struct subscriber *s)
 {
     struct ws_sub *ws = s->impl;
@@ -80,6 +86,7 @@ static int ws_start(struct subscriber *s)
             return -1;
         ws->s = s;
         s->impl = ws;
+        s->send = ws_send;
     }
     return ws_connect(ws);
 }
@@ -92,7 +99,7 @@ static void ws_drop(struct subscriber *s)
     /* No close frame: the server sees what a lost network looks like. */
     wsconn_free(ws->conn);
     ws->conn = NULL;
-    s->run->cost.reconnects++;
+    subscriber_dropped(s);
     if (ws_connect(ws) != 0)
         subscriber_retry(s);
 }
@@ -108,6 +115,7 @@ static void ws_stop(struct subscriber *s)
     }
     free(ws);
     s->impl = NULL;
+    s->send = NULL;
 }
 
 const struct transport_ops ws_ops = { ws_start, ws_drop, ws_stop };

@@ -5,8 +5,9 @@
 # tests/browser/node_modules from its lockfile (npm ci, skipped when current).
 # --fuzz: clang and its libFuzzer runtime (make fuzz, make fuzz-smoke).
 # --valgrind: valgrind (make test-valgrind).
-# --peers: what peers/ needs (Nginx and Nchan); the tests and the bench need
-# it too, so it is part of the default set.
+# The default set includes the other push servers of peers/ (Nchan, Pushpin,
+# node) and every peer's node_modules from its lockfile (npm ci, skipped
+# when current): make test starts each of them. --peers is the same set.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -17,9 +18,6 @@ libjansson-dev libssl-dev libcurl4-openssl-dev"
 # gnuplot (the report generator's test draws its charts), the openssl CLI
 # (self-signed certificates for the HTTPS tests and the bench's tls profile)
 TEST="curl python3 python3-websockets procps gnuplot-nox openssl"
-# peers: the servers the runner measures beside pushpull-server
-# (peers/NAME/run; tests/integration/test_bench_peers.py starts them)
-PEERS="nginx-light libnginx-mod-nchan"
 # bench: wrk (reference load), nginx-light (reference server), bc
 BENCH="wrk nginx-light bc"
 # browser: Debian's chromium (driven headless) and a font for its screenshots;
@@ -29,30 +27,49 @@ BROWSER="chromium fonts-dejavu-core"
 FUZZ="clang libclang-rt-14-dev"
 # valgrind: memcheck under the integration suite
 VALGRIND="valgrind"
-command -v node >/dev/null || BROWSER="$BROWSER nodejs"
-command -v npm >/dev/null || BROWSER="$BROWSER npm"
+# peers: nginx + Nchan (peers/nchan), Pushpin with its condure and zurl
+# (peers/pushpin); node and npm for the node peers, as for --browser
+PEERS="nginx-light libnginx-mod-nchan pushpin condure zurl"
+NODE=""
+command -v node >/dev/null || NODE="$NODE nodejs"
+command -v npm >/dev/null || NODE="$NODE npm"
+BROWSER="$BROWSER $NODE"
+PEERS="$PEERS $NODE"
 
 want="$BUILD $TEST $PEERS"
-browser=""
+# folders whose package-lock.json npm ci installs
+lockdirs=$(dirname peers/*/package-lock.json)
 case "${1:-}" in
   --bench) want="$want $BENCH" ;;
-  --browser) want="$want $BROWSER"; browser=1 ;;
+  --browser) want="$want $BROWSER"; lockdirs="$lockdirs tests/browser" ;;
   --fuzz) want="$want $FUZZ" ;;
   --valgrind) want="$want $VALGRIND" ;;
   --peers) ;;
-  --all) want="$want $BENCH $BROWSER $FUZZ $VALGRIND"; browser=1 ;;
+  --all) want="$want $BENCH $BROWSER $FUZZ $VALGRIND"; lockdirs="$lockdirs tests/browser" ;;
   "") ;;
   *) echo "usage: $0 [--bench|--browser|--fuzz|--valgrind|--peers|--all]" >&2; exit 2 ;;
 esac
 
-# playwright-core, exactly as locked; a copy of the lockfile marks it done.
+# node packages exactly as locked (scripts/npm-ci.sh skips a current one).
 npm_deps() {
-    [ -n "$browser" ] || return 0
-    local dir=tests/browser
-    cmp -s "$dir/package-lock.json" "$dir/node_modules/.installed-lock" && return 0
-    echo "npm ci --prefix $dir" >&2
-    npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error >&2
-    cp "$dir/package-lock.json" "$dir/node_modules/.installed-lock"
+    for dir in $lockdirs; do
+        scripts/npm-ci.sh "$dir"
+    done
+}
+
+# Installing a package with a service (nginx, pushpin, zurl) makes its
+# maintainer scripts start it through invoke-rc.d: a system nginx would
+# hold port 80 and take CPU during every benchmark, and nothing here wants
+# one (the tests and the bench start their own on free loopback ports).
+# invoke-rc.d asks /usr/sbin/policy-rc.d first, and exit status 101 means
+# "not allowed": one is put there for this install only, and only when none
+# exists (a container's or an admin's own is left alone).
+policy=/usr/sbin/policy-rc.d
+no_services() {
+    [ -e "$policy" ] && return 0
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    trap 'rm -f "$policy"' EXIT
 }
 
 missing=""
@@ -71,19 +88,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 echo "installing:$missing" >&2
-# Debian's nginx packages start a system nginx on port 80 from their
-# maintainer scripts (invoke-rc.d). Nothing here wants one: the bench and
-# the tests start their own on a free loopback port, and a system nginx
-# would hold port 80 and take CPU during every benchmark. invoke-rc.d asks
-# /usr/sbin/policy-rc.d first and exit status 101 means "not allowed": one
-# is put there for this install only, and only when none exists (a
-# container or an admin's own is left alone).
-policy=/usr/sbin/policy-rc.d
-if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\n# scripts/install-deps.sh: start no service during this install\nexit 101\n' >"$policy"
-    chmod 755 "$policy"
-    trap 'rm -f "$policy"' EXIT
-fi
+no_services
 apt-get update -qq >/dev/null
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -391,8 +391,11 @@ class Peer:
         return "http://%s:%d%s" % (HOST, self.port, path)
 
     def pids(self):
-        """Every descendant process of the run script: the server itself."""
-        kids, todo = [], [self.proc.pid]
+        """The server's processes: every descendant of the run script, and
+        the run process itself when it exec'd the server (node peers)."""
+        with open("/proc/%d/comm" % self.proc.pid) as f:
+            shell = f.read().strip() in ("bash", "sh", "dash")
+        kids, todo = ([] if shell else [self.proc.pid]), [self.proc.pid]
         while todo:
             parent = todo.pop()
             for d in os.listdir("/proc"):
@@ -1285,6 +1288,21 @@ def client_tmpdir():
         atexit.register(lambda: [shutil.rmtree(x, ignore_errors=True) for x in _tmpdirs])
     _tmpdirs.append(d)
     return d
+
+
+def check_all_delivered(r, what, dialect, subs, measured):
+    """A client run (one transport's result) in which every subscriber got
+    every measured message exactly once, with no error of any kind."""
+    d, c = r["delivery"], r["cost"]
+    check_eq(r["status"], "ok", "%s: status (failure %r)" % (what, r.get("failure")))
+    check_eq(r["dialect"], dialect, "%s: dialect" % what)
+    check_eq(d["publish_errors"], 0, "%s: publish_errors" % what)
+    check_eq(d["published"], measured, "%s: published" % what)
+    check_eq(d["expected"], measured * subs, "%s: expected" % what)
+    check_eq((d["lost"], d["duplicates"], d["out_of_order"]), (0, 0, 0),
+             "%s: lost, duplicates, out_of_order (delivery %r)" % (what, d))
+    check_eq(d["delivered"], d["expected"], "%s: delivered = expected" % what)
+    check_eq(c["protocol_errors"], 0, "%s: protocol_errors" % what)
 
 
 def run_client(args, timeout, json_file=True, env=None):

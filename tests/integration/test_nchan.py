@@ -6,7 +6,7 @@ without loss; a loss beyond the buffer (which Nchan never signals) is
 counted from the payloads' own sequence numbers, not hidden; the server's
 CPU and memory come from /proc (--server-pid)."""
 
-from harness import Tap, Peer, run_client, check, check_eq
+from harness import Tap, Peer, run_client, check, check_eq, check_all_delivered
 
 TRANSPORTS = ("poll", "longpoll", "sse", "ws")
 SUBS = 10
@@ -19,17 +19,8 @@ class S:
     main = churn = None
 
 
-def clean(r, what, measured=MEASURED):
-    d, c = r["delivery"], r["cost"]
-    check_eq(r["status"], "ok", "%s: status (failure %r)" % (what, r.get("failure")))
-    check_eq(r["dialect"], "nchan", "%s: dialect" % what)
-    check_eq(d["publish_errors"], 0, "%s: publish_errors" % what)
-    check_eq(d["published"], measured, "%s: published" % what)
-    check_eq(d["expected"], measured * SUBS, "%s: expected" % what)
-    check_eq((d["lost"], d["duplicates"], d["out_of_order"]), (0, 0, 0),
-             "%s: lost, duplicates, out_of_order (delivery %r)" % (what, d))
-    check_eq(d["delivered"], d["expected"], "%s: delivered = expected" % what)
-    check_eq(c["protocol_errors"], 0, "%s: protocol_errors" % what)
+def clean(r, what):
+    check_all_delivered(r, what, "nchan", SUBS, MEASURED)
 
 
 def t_main(peer):
