@@ -40,6 +40,9 @@ PROFILES = {
 SERVER_DIALECTS = {
     "pushpull": "pushpull",
     "nchan": "nchan",
+    "node-ws": "pushpull",            # express + ws, pushpull's own protocol
+    "socketio": "socketio",
+    "pushpin": "pushpin",
 }
 PEERS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "peers")
 
