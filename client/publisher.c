@@ -228,7 +228,7 @@ int publisher_prepare(struct publisher *p)
     if (!p->ws)
         return -1;
     for (unsigned c = 0; c < n; c++)
-        if (!(p->ws[c] = ws_publisher_open(p->run, p->loop, c)))
+        if (!(p->ws[c] = ws_publisher_open(p->run, loop_base(p->loop), c)))
             return -1;
     return 0;
 }

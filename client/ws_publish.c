@@ -74,14 +74,14 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
         schedule_retry(p);
 }
 
-struct ws_publisher *ws_publisher_open(struct run *run, struct loop *loop, unsigned channel)
+struct ws_publisher *ws_publisher_open(struct run *run, struct event_base *base, unsigned channel)
 {
     struct ws_publisher *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
     p->run = run;
     p->channel = channel;
-    p->base = loop_base(loop);
+    p->base = base;
     p->retry = evtimer_new(p->base, on_retry, p);
     if (!p->retry || ws_publisher_connect(p) != 0) {
         ws_publisher_free(p);

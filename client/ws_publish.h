@@ -9,12 +9,14 @@
 #include "loop.h"
 #include "run.h"
 
+struct event_base;
 struct ws_publisher;
 
-/* Connects to channel `channel` of the run and reconnects whenever the
- * connection ends (100 ms doubling to 5 s). `loop` is not used: a WebSocket
- * cannot live in a loop's multi handle (see wsconn.c). NULL on failure. */
-struct ws_publisher *ws_publisher_open(struct run *run, struct loop *loop, unsigned channel);
+/* Connects to channel `channel` of the run on `base` (the publisher's loop:
+ * a WebSocket cannot live in a curl multi's pool, see wsconn.c) and
+ * reconnects whenever the connection ends (100 ms doubling to 5 s). NULL on
+ * failure. */
+struct ws_publisher *ws_publisher_open(struct run *run, struct event_base *base, unsigned channel);
 /* 0 once the payload is queued on an open connection; -1 when it is not
  * open or too much is still unwritten. */
 int ws_publisher_send(struct ws_publisher *p, const char *payload, size_t len);

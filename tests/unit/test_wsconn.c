@@ -713,7 +713,7 @@ static void test_subscriber_and_publisher(void)
     struct e2e e = { .s = { .run = &e2e_run } };
     e.s.track.seen = calloc(8, 1);
     e.s.track.connect_start_us = run_now_us();
-    e.pub = ws_publisher_open(&e2e_run, NULL, 0);
+    e.pub = ws_publisher_open(&e2e_run, e2e_run.base, 0);
     CHECK(e.pub != NULL);
     if (!e.pub) {
         free(e.s.track.seen);
