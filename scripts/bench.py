@@ -34,6 +34,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
+import procs  # noqa: E402
 import scenario  # noqa: E402
 
 SCHEMA = "pushpull-results/1"
@@ -344,27 +345,6 @@ def openssl_command(cert, key):
             "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"]
 
 
-def descendants(pid):
-    """Every process below pid (children, grandchildren, ...), sorted; read
-    from /proc/*/stat (ppid is the field after the ")" of the name)."""
-    children = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d, "rb") as f:
-                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue                        # gone meanwhile
-        children.setdefault(ppid, []).append(int(d))
-    out, todo = [], [pid]
-    while todo:
-        kids = children.get(todo.pop(), [])
-        out += kids
-        todo += kids
-    return sorted(out)
-
-
 class Server:
     """One server of a profile: bin/pushpull-server, or a peer's
     peers/NAME/run 0 (same contract: foreground, "listening on URL", SIGTERM)."""
@@ -403,7 +383,7 @@ class Server:
         deadline = time.monotonic() + timeout
         last = None
         while time.monotonic() < deadline:
-            now = descendants(self.proc.p.pid)
+            now = procs.server_pids(self.proc.p.pid)
             if now and now == last:
                 return
             last = now
@@ -411,10 +391,10 @@ class Server:
 
     def pids(self):
         """The processes whose CPU and RSS are the server's: pushpull-server
-        itself, or every process under a peer's run script (not the script)."""
+        itself, or a peer's processes (procs.server_pids)."""
         if self.name == "pushpull":
             return [self.proc.p.pid]
-        pids = descendants(self.proc.p.pid)
+        pids = procs.server_pids(self.proc.p.pid)
         if not pids:
             raise SetupError("%s runs no process" % self.label())
         return pids

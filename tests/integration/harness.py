@@ -41,6 +41,10 @@ import threading
 import time
 import traceback
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "scripts"))
+import procs  # noqa: E402  (scripts/procs.py: a server's processes)
+
 BIN = os.environ.get("PUSHPULL_BIN", "/work/main/bin")
 SERVER = os.path.join(BIN, "pushpull-server")
 WRAP = shlex.split(os.environ.get("PUSHPULL_WRAP", ""))
@@ -391,25 +395,8 @@ class Peer:
         return "http://%s:%d%s" % (HOST, self.port, path)
 
     def pids(self):
-        """The server's processes: every descendant of the run script, and
-        the run process itself when it exec'd the server (node peers)."""
-        with open("/proc/%d/comm" % self.proc.pid) as f:
-            shell = f.read().strip() in ("bash", "sh", "dash")
-        kids, todo = ([] if shell else [self.proc.pid]), [self.proc.pid]
-        while todo:
-            parent = todo.pop()
-            for d in os.listdir("/proc"):
-                if not d.isdigit():
-                    continue
-                try:
-                    with open("/proc/%s/stat" % d) as f:
-                        ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-                except (OSError, IndexError, ValueError):
-                    continue
-                if ppid == parent:
-                    kids.append(int(d))
-                    todo.append(int(d))
-        return kids
+        """The server's processes (scripts/procs.py, as the bench runner)."""
+        return procs.server_pids(self.proc.pid)
 
     def stderr_tail(self, n=3000):
         self._errf.seek(0)
