@@ -180,8 +180,13 @@ def versions(bin_dir):
 
 
 # How a peer names its version (pushpull-server: its own --version).
+# The node peers' packages are exact in their package-lock.json (recorded
+# with the config); the commands name node and the installed versions.
 VERSION_COMMANDS = {
     "nchan": (["nginx", "-v"], ["dpkg-query", "-W", "libnginx-mod-nchan"]),
+    "node-ws": (["node", "--version"], ["npm", "ls", "--prefix", os.path.join(REPO, "peers", "node-ws"), "--depth=0"]),
+    "socketio": (["node", "--version"], ["npm", "ls", "--prefix", os.path.join(REPO, "peers", "socketio"), "--depth=0"]),
+    "pushpin": (["dpkg-query", "-W", "pushpin", "condure", "zurl"], ["node", "--version"]),
 }
 
 
