@@ -29,6 +29,8 @@ class Facts:
 
     def cell(self, run, what):
         """The measured/model ratio cell of a run's figure (flagged or not)."""
+        if run.client_limited:
+            return "client-limited"
         measured, mval = figures(run, self.model)[what]
         text = compare(measured, mval)[0]
         if (run.n, what) in self.flags and "⚠" not in text:

@@ -15,7 +15,11 @@ channel, n = subscribers per channel, s = service time at no load):
   is the job; rho the busier loop's utilisation, its CPU per delivery times
   deliveries per second: each loop is one thread); no value (the queue
   grows without bound) when rho >= 1.
-- short poll: P/2 + d + s + Q; SSE and WebSocket: d + s + F + Q;
+- short poll: P/2 + d + s + Q; a lone poller whose polls keep step with
+  the messages (P*r or 1/(P*r) whole) has a fixed phase for the run: its
+  mean wait is anywhere in P/2 +- min(P, 1/r)/2, and the model's value is
+  the point of that range nearest the measurement;
+- SSE and WebSocket: d + s + F + Q;
 - long poll: d + s + F + Q, and once messages arrive faster than one per
   re-issue round trip RT = 2d + s + F + Q (r * RT >= 1, RFC 6202 section
   2.2), a message waits for the next request to reach the server: RT/2 more
@@ -28,6 +32,8 @@ measured figure more than FLAG_LIMIT away from its model value, with the
 reasons the run's own counters support. Standard library only.
 """
 
+import math
+
 from .load import is_tls
 from .stats import median
 from .text import count, get, ms, num, qty, sig
@@ -35,14 +41,14 @@ from .text import count, get, ms, num, qty, sig
 FLAG_LIMIT = 0.25           # |measured/model - 1| above this is flagged
 DEFAULT_HISTORY = 1024      # server --history default: most messages per poll answer
 MACHINE_BUSY = 0.8          # the whole machine this busy: other work competed for it
-OUTLIER = 1.5               # a repetition this far from its siblings' median is disturbed
+OUTLIER = 1 + FLAG_LIMIT    # a repetition this far from its siblings' median was disturbed alone
 
 
 class Terms:
     """The model's mean latency of one run, term by term (ms)."""
 
     def __init__(self, **kw):
-        self.pub = self.wait = self.d = self.s = self.fan = self.queue = self.lp = 0.0
+        self.pub = self.wait = self.d = self.s = self.fan = self.queue = self.lp = self.phase = 0.0
         self.c_us = self.rho = self.rt = self.x = None
         self.__dict__.update(kw)
 
@@ -60,21 +66,43 @@ class Model:
         self.profiles = folder.profiles
         self.history = _history(folder.manifest)
         self.cores = num(get(folder.manifest, "machine.cores")) or 2
-        self.s_ms, self.s_runs = self._service_time(folder.runs)
+        self.s_ms, self.s_runs, self.cal = self._service_time(folder.runs)
 
     # -- inputs
     def _service_time(self, runs):
-        """s: the lowest median (over repetitions) mean latency of an SSE or
-        WebSocket workload on plain loopback with one subscriber per channel
-        (any subscriber count when no such run exists)."""
-        cand = [r for r in runs if r.ok and r.transport in ("sse", "ws") and self.is_loopback(r)
-                and not is_tls(r, self.profiles) and r.lat_ms("mean") is not None]
-        single = [r for r in cand if per_channel(r) <= 1]
-        groups = {}
-        for r in single or cand:
-            groups.setdefault(_workload_key(r), []).append(r)
-        best = min(groups.values(), key=lambda rs: median([r.lat_ms("mean") for r in rs]), default=None)
-        return (0.0, []) if best is None else (median([r.lat_ms("mean") for r in best]), best)
+        """The no-load service time: (s for the folder, the runs it comes
+        from, {(transport, rate): (s, runs)}). Each transport's own mean
+        latency with one subscriber per channel on plain loopback, per message
+        rate (the median of its repetitions); s for the folder is the lowest
+        such figure of SSE or WebSocket (of any SSE or WebSocket loopback
+        workload when none has one subscriber per channel)."""
+        cand = [r for r in runs if r.ok and self.is_loopback(r) and not is_tls(r, self.profiles)
+                and r.lat_ms("mean") is not None and not r.client_limited]
+        cal = {}
+        for r in cand:
+            if per_channel(r) <= 1:
+                cal.setdefault((r.transport, r.rate), []).append(r)
+        cal = {k: (median([r.lat_ms("mean") for r in rs]), rs) for k, rs in cal.items()}
+        push = [v for (t, _), v in cal.items() if t in ("sse", "ws")]
+        if not push:
+            groups = {}
+            for r in (r for r in cand if r.transport in ("sse", "ws")):
+                groups.setdefault(_workload_key(r), []).append(r)
+            push = [(median([r.lat_ms("mean") for r in rs]), rs) for rs in groups.values()]
+        best = min(push, key=lambda v: v[0], default=(0.0, []))
+        return best[0], best[1], cal
+
+    def s_for(self, run):
+        """s of a run: its transport's own at the nearest message rate (a
+        short poll takes SSE's or WebSocket's: its own mean is mostly P/2),
+        else the folder's."""
+        t = "sse" if run.transport == "poll" else run.transport
+        for want in ((t,), ("sse", "ws")):
+            near = [(abs(math.log((rate or 1) / (run.rate or 1))), v[0]) for (tt, rate), v in self.cal.items()
+                    if tt in want]
+            if near:
+                return min(near)[1]
+        return self.s_ms
 
     def is_loopback(self, run):
         return not self.rtt_ms(run) and run.profile.get("method", "none") in ("none", None)
@@ -98,7 +126,7 @@ class Model:
         p = num(run.params.get("poll_interval_ms"))
         if p is None:
             return None
-        return p if p > 0 else 2 * self.d_ms(run) + self.s_ms
+        return p if p > 0 else 2 * self.d_ms(run) + self.s_for(run)
 
     def publish_ms(self, run):
         """The publish leg: 0 when the publisher sat beside the server (relay
@@ -124,7 +152,7 @@ class Model:
     # -- the model
     def terms(self, run):
         """Terms of the run's mean latency (Terms.total None: saturated)."""
-        t = Terms(pub=self.publish_ms(run), d=self.d_ms(run), s=self.s_ms)
+        t = Terms(pub=self.publish_ms(run), d=self.d_ms(run), s=self.s_for(run))
         n = per_channel(run)
         t.c_us = self.delivery_us(run)
         t.rho = self.utilisation(run)
@@ -133,6 +161,7 @@ class Model:
         if run.transport == "poll":
             p = self.poll_ms(run)
             t.wait = p / 2 if p is not None else None
+            t.phase = self.phase_ms(run, p)
             return t
         t.fan = (n - 1) / 2.0 * t.c_us / 1000.0
         if run.transport == "longpoll":
@@ -141,10 +170,36 @@ class Model:
             t.lp = t.rt / 2 if t.x >= 1 else 0.0
         return t
 
+    def phase_ms(self, run, p):
+        """How far a lone short poller's mean wait may sit from P/2. With one
+        subscriber whose polls and messages keep step (P·r or 1/(P·r) a whole
+        number) the poll phase against the schedule stays fixed for the run:
+        the mean wait is anywhere within ±min(P, 1/r)/2 of P/2, not P/2."""
+        r = self.r_per_s(run)
+        if run.subscribers != 1 or not p or r <= 0:
+            return 0.0
+        k = p / 1000.0 * r
+        step = k if k >= 1 else 1 / k
+        return min(p, 1000.0 / r) / 2 if abs(step - round(step)) < 1e-9 else 0.0
+
     def mean_ms(self, run):
-        return self.terms(run).total
+        """The model's mean latency; where it is a range (a lone short
+        poller, phase_ms) the point of the range nearest the measured mean.
+        None for a client-limited run: it measured the client, not the
+        transport."""
+        if run.client_limited:
+            return None
+        t = self.terms(run)
+        if t.total is None or not t.phase:
+            return t.total
+        measured = run.lat_ms("mean")
+        if measured is None:
+            return t.total
+        return min(max(measured, t.total - t.phase), t.total + t.phase)
 
     def req_per_msg(self, run):
+        if run.client_limited:
+            return None
         r = self.r_per_s(run)
         if run.transport in ("sse", "ws"):
             return 0.0
@@ -211,10 +266,11 @@ def figures(run, model):
 
 def compute_flags(runs, model):
     """{(run n, what): Flag} for every ok run and figure off its model, and
-    saturated runs (the model has no value: the queue grows)."""
+    saturated runs (the model has no value: the queue grows). A
+    client-limited run is not compared: it measured the client."""
     sib = siblings(runs)
     out = {}
-    for r in (r for r in runs if r.ok):
+    for r in (r for r in runs if r.ok and not r.client_limited):
         for what, (measured, mval) in figures(r, model).items():
             flagged = compare(measured, mval)[1] or (
                 what == "latency" and measured is not None and mval is None and model.terms(r).total is None)
@@ -271,14 +327,12 @@ def setup_reasons(run):
 def disturbance_reasons(run, what, measured, mdl, sibs):
     """The client, the machine or this repetition alone was disturbed."""
     why = []
-    if run.client_limited:
-        why.append("the client may have been the limit: %s" % saturation_words(run))
     busy = run.machine_busy
     if busy is not None and busy >= MACHINE_BUSY:
-        ours = mdl.delivery_us(run) * (run.r("throughput.delivered_per_s") or 0) / 1e6 / mdl.cores
-        why.append("the whole machine was %s%% busy during the run, %s%% of it this run's server and client "
-                   "loops: other work competed for the %s cores" % (sig(busy * 100, 2), sig(ours * 100, 2),
-                                                                    qty(mdl.cores)))
+        cpu_us = (run.r("cost.server_cpu_us_per_delivered") or 0) + (run.r("cost.client_cpu_us_per_delivered") or 0)
+        ours = cpu_us * (run.r("throughput.delivered_per_s") or 0) / 1e6 / mdl.cores
+        why.append("the whole machine was %s%% busy during the run, %s%% of it this run's server and client: "
+                   "other work competed for the %s cores" % (sig(busy * 100, 2), sig(ours * 100, 2), qty(mdl.cores)))
     mine = figures(run, mdl)[what][0]
     theirs = [figures(o, mdl)[what][0] for o in sibs]
     theirs = [v for v in theirs if v is not None]
@@ -356,7 +410,7 @@ def _publisher_lag_reason(run, measured, model):
 
 def request_reasons(run, measured, model, mdl):
     t = mdl.terms(run)
-    rt = 2 * mdl.d_ms(run) + mdl.s_ms
+    rt = 2 * mdl.d_ms(run) + mdl.s_for(run)
     r = mdl.r_per_s(run)
     if run.transport in ("sse", "ws"):
         return ["requests by a stream transport are (re)connection handshakes (%s reconnects)"

@@ -12,7 +12,7 @@ MAX_SENTENCES = 6
 
 P50 = ("p50 latency", " ms", lambda r: r.lat_ms("p50"))
 P99 = ("p99 latency", " ms", lambda r: r.lat_ms("p99"))
-BYTES = ("bytes per delivered message", " B", lambda r: r.r("cost.bytes_per_delivered"))
+BYTES = ("byte count per delivered message", " B", lambda r: r.r("cost.bytes_per_delivered"))
 CPU = ("server CPU per delivered message", " µs", lambda r: r.r("cost.server_cpu_us_per_delivered"))
 
 
@@ -21,8 +21,11 @@ def which_when(f):
     s = []
     w = busiest_workload(f)
     if w is not None:
-        s += [x for x in (sentence_poll_push(f, w), sentence_rank(f, w, P99, "There, " if s else None),
-                          sentence_rank(f, w, BYTES, None), sentence_rank(f, w, CPU, None)) if x]
+        for make in (lambda lead: sentence_poll_push(f, w), lambda lead: sentence_rank(f, w, P99, lead),
+                     lambda lead: sentence_rank(f, w, BYTES, lead), lambda lead: sentence_rank(f, w, CPU, lead)):
+            x = make("There, " if s else None)
+            if x:
+                s.append(x)
     s += [x for x in (sentence_longpoll(f), sentence_interval(f), sentence_pooling(f),
                       sentence_remote(f)) if x]
     return s[:MAX_SENTENCES]

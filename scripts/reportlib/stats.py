@@ -40,9 +40,11 @@ class Spread:
         return (self.hi - self.lo) / self.median
 
     def text(self, fmt=sig):
-        if self.n < 2 or self.lo == self.hi:
+        """'median (lo–hi)', or the median alone when the range does not show."""
+        lo, hi = fmt(self.lo), fmt(self.hi)
+        if self.n < 2 or lo == hi:
             return fmt(self.median)
-        return "%s (%s–%s)" % (fmt(self.median), fmt(self.lo), fmt(self.hi))
+        return "%s (%s–%s)" % (fmt(self.median), lo, hi)
 
 
 def spread(values):

@@ -348,7 +348,8 @@ def saturation_section(f):
     out = ["## Client saturation", "",
            "The client measures its own two loops (docs/CLIENT-OUTPUT.md, `client_saturation`): a loop whose "
            "thread was busy 90 % of the time or more, or whose 10 ms tick ran 2 ms late or more at the median, "
-           "may have limited the run: the figures then describe the client as much as the server."]
+           "may have limited the run: the figures then describe the client as much as the server, so the model is "
+           "not compared with them (their ratio cells read client-limited)."]
     if not limited:
         return "\n".join(out + ["", "No run of this folder was client-limited."])
     out.append("")
@@ -382,7 +383,10 @@ MODEL_TEXT = [
     "for a short poll), ρ the busier loop's utilisation, its own CPU per delivery × deliveries per second "
     "(each loop is one thread). At ρ ≥ 1 the queue grows for as long as the run lasts and the model has no "
     "value (the run is flagged);",
-    "- short poll: mean latency ≈ P/2 + d + s + Q; requests per delivered message ≈ 1/(P·r) (one request per "
+    "- short poll: mean latency ≈ P/2 + d + s + Q. A lone poller whose polls keep step with the messages (P·r or "
+    "1/(P·r) a whole number) keeps one phase against the publish schedule for the whole run: its mean wait is "
+    "anywhere in P/2 ± min(P, 1/r)/2, and the model's value is the point of that range nearest the measurement. "
+    "Requests per delivered message ≈ 1/(P·r) (one request per "
     "subscriber every P, P·r messages waiting at each), never below 1/%(h)d (an answer carries at most the "
     "server's --history, %(h)d, messages); polls back to back (P = 0) count as P = 2d + s;",
     "- long poll: mean ≈ d + s + F + Q while messages are sparse. Once they arrive faster than one per re-issue "
