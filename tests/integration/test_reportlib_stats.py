@@ -6,9 +6,11 @@ headline's figures are the median and range of the runs the fixture holds,
 a separated range gives a ranking sentence and overlapping ones give "no
 difference was measurable here" instead. No server needed."""
 
+import filecmp
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 
@@ -95,6 +97,16 @@ def t_sentences_follow_ranges():
     check(sig(sse[1] / 1000) in p99[0], "the overlapping ranges are named: %r" % p99)
 
 
+def t_fixture_up_to_date():
+    d = os.path.join(_tmp, "regen")
+    p = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "tests", "fixtures", "make_fixture_repeat.py"), d],
+                       capture_output=True, timeout=60)
+    check_eq(p.returncode, 0, "make_fixture_repeat.py exit status (%s)" % p.stderr.decode()[-500:])
+    for name in ("manifest.json", "runs.jsonl"):
+        check(filecmp.cmp(os.path.join(d, name), os.path.join(FIXTURE, name), shallow=False),
+              "tests/fixtures/results-repeat/%s differs from what make_fixture_repeat.py writes: re-run it" % name)
+
+
 def main():
     tap = Tap(__file__, watchdog_s=60)
     try:
@@ -103,6 +115,7 @@ def main():
         tap.run("stats: the fixture's headline figures are the median and range of its repetitions", t_headline_from_fixture)
         tap.run("sentences: separated ranges give a ranking sentence, overlapping ones say nothing was measurable",
                 t_sentences_follow_ranges)
+        tap.run("the committed fixture is what make_fixture_repeat.py writes", t_fixture_up_to_date)
     finally:
         shutil.rmtree(_tmp, ignore_errors=True)
     tap.done()
