@@ -4,6 +4,7 @@
  * to the 101, freeing from inside callbacks, the peer's close, and the
  * WS subscriber and publisher of a run end to end. Every loop is bounded. */
 #include "envelope.h"
+#include "loop.h"
 #include "subscriber.h"
 #include "unit.h"
 #include "ws_publish.h"
@@ -713,9 +714,12 @@ static void test_subscriber_and_publisher(void)
     struct e2e e = { .s = { .run = &e2e_run } };
     e.s.track.seen = calloc(8, 1);
     e.s.track.connect_start_us = run_now_us();
-    e.pub = ws_publisher_open(&e2e_run, NULL, 0);
+    /* The publisher runs on a loop of its own (pubthread.c); here it shares the test's base. */
+    struct loop *pub_loop = loop_new(e2e_run.base, 0, 0, 0);
+    e.pub = ws_publisher_open(&e2e_run, pub_loop, 0);
     CHECK(e.pub != NULL);
     if (!e.pub) {
+        loop_free(pub_loop);
         free(e.s.track.seen);
         free(e2e_run.sent_us);
         return;
@@ -743,6 +747,7 @@ static void test_subscriber_and_publisher(void)
     ws_ops.stop(&e.s);
     CHECK(e.s.impl == NULL);
     ws_publisher_free(e.pub);
+    loop_free(pub_loop);
     if (e.s.retry_timer)
         event_free(e.s.retry_timer);
     event_free(tick);
