@@ -637,6 +637,24 @@ def fmt_num(v, digits=3):
     return "%.*g" % (digits, v)
 
 
+def summary_row(r, cols, srv):
+    """One run of the runner's closing table."""
+    p, res = r["params"], r["result"] or {}
+    row = [str(r["n"]), r["section"], p["transport"]] + [p["server"] for _ in srv]
+    row += [("on" if p[k] else "off") if k == "keepalive" else str(p[k]) for k in cols]
+    row.append(p["profile"])
+    if r["status"] == "not_offered":
+        return row + ["not offered"]
+    if r["status"] != "ok":
+        return row + ["FAILED: " + (r["failure"] or "")[:70]]
+    lat = res.get("latency_us") or {}
+    d, t, c = res.get("delivery") or {}, res.get("throughput") or {}, res.get("cost") or {}
+    return row + [fmt_ms(lat.get("p50") if lat.get("count") else None),
+                  fmt_ms(lat.get("p99") if lat.get("count") else None),
+                  fmt_num(t.get("delivered_per_s"), 4), fmt_num(d.get("lost")),
+                  fmt_num(c.get("requests_per_delivered")), fmt_num(c.get("bytes_per_delivered"))]
+
+
 class Bench:
     def __init__(self, sc, plan, out, bin_dir, opts):
         self.sc = sc
@@ -811,42 +829,22 @@ class Bench:
         return int((p["warmup_s"] + p["duration_s"] + p["drain_s"]) * 3 + 60 + ramp)
 
     def run_client(self, rec, cmd, p):
+        """Run the client of rec; fill in its result, status and failure."""
         n = rec["n"]
         jpath = os.path.join(self.out, "client", "%d.json" % n)
         timeout = self.client_timeout(p)
-        with tempfile.TemporaryFile() as outf, open(os.path.join(self.logdir, "client-%d.log" % n), "w+b") as errf:
+        errpath = os.path.join(self.logdir, "client-%d.log" % n)
+        with tempfile.TemporaryFile() as outf, open(errpath, "w+b") as errf:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=outf, stderr=errf,
                                     start_new_session=True)
-            timed_out = False
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-            finally:
-                if proc.poll() is None:        # timeout or Ctrl-C: SIGTERM, then SIGKILL
-                    proc.terminate()
-                    try:
-                        proc.wait(timeout=5)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
-                        proc.wait(timeout=10)
+            timed_out = wait_or_stop(proc, timeout)
             errf.flush()
             err_last = last_line(errf.name)
-            err_size = os.path.getsize(errf.name)
-        if err_size == 0:
-            os.unlink(os.path.join(self.logdir, "client-%d.log" % n))
-        doc, jerr = None, None
-        if os.path.exists(jpath):
-            try:
-                with open(jpath, "rb") as f:
-                    doc = json.loads(f.read().decode("utf-8"))
-                rec["result"] = doc["runs"][0]
-            except (ValueError, KeyError, IndexError, TypeError) as e:
-                jerr = "unreadable JSON %s: %s" % (rel(jpath), e)
-                rec["result"] = None
-        rc = proc.returncode
+        if os.path.getsize(errpath) == 0:
+            os.unlink(errpath)
+        rec["result"], jerr = read_result(jpath)
         rec["failure"] = ("timed out after %ds (killed)" % timeout if timed_out
-                          else self.verdict(rec["result"], rc, jerr, err_last, p))
+                          else self.verdict(rec["result"], proc.returncode, jerr, err_last, p))
         if rec["failure"]:
             rec["failure"] = " ".join(rec["failure"].split())[:400]
         elif rec["result"]["status"] == "not_offered":
@@ -938,24 +936,7 @@ class Bench:
         srv = ["server"] if self.peers else []
         head = ["n", "section", "transport"] + srv + [SHORT[k] for k in cols] + [
             "profile", "p50 ms", "p99 ms", "deliv/s", "lost", "req/msg", "B/msg"]
-        rows = []
-        for r in self.records:
-            p, res = r["params"], r["result"] or {}
-            row = [str(r["n"]), r["section"], p["transport"]] + [p["server"] for _ in srv]
-            row += [("on" if p[k] else "off") if k == "keepalive" else str(p[k]) for k in cols]
-            row.append(p["profile"])
-            if r["status"] == "not_offered":
-                row.append("not offered")
-            elif r["status"] != "ok":
-                row.append("FAILED: " + (r["failure"] or "")[:70])
-            else:
-                lat = res.get("latency_us") or {}
-                d, t, c = res.get("delivery") or {}, res.get("throughput") or {}, res.get("cost") or {}
-                row += [fmt_ms(lat.get("p50") if lat.get("count") else None),
-                        fmt_ms(lat.get("p99") if lat.get("count") else None),
-                        fmt_num(t.get("delivered_per_s"), 4), fmt_num(d.get("lost")),
-                        fmt_num(c.get("requests_per_delivered")), fmt_num(c.get("bytes_per_delivered"))]
-            rows.append(row)
+        rows = [summary_row(r, cols, srv) for r in self.records]
         notes = ("FAILED", "not offered")
         widths = [max([len(head[i])] + [len(r[i]) for r in rows if i < len(r) and not r[i].startswith(notes)])
                   for i in range(len(head))]
@@ -985,6 +966,35 @@ def plan_runs(sc):
         if runs:
             out.append((prof, runs))
     return out
+
+
+def wait_or_stop(proc, timeout):
+    """Wait for proc; past timeout (or on Ctrl-C) SIGTERM, then SIGKILL.
+    Returns whether it timed out."""
+    try:
+        proc.wait(timeout=timeout)
+        return False
+    except subprocess.TimeoutExpired:
+        return True
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
+
+def read_result(jpath):
+    """(the client JSON's runs[0] or None, why it is unreadable or None)."""
+    if not os.path.exists(jpath):
+        return None, None
+    try:
+        with open(jpath, "rb") as f:
+            return json.loads(f.read().decode("utf-8"))["runs"][0], None
+    except (ValueError, KeyError, IndexError, TypeError) as e:
+        return None, "unreadable JSON %s: %s" % (rel(jpath), e)
 
 
 def cpu_times():

@@ -159,42 +159,54 @@ def validate_value(key, text):
         raise ScenarioError("%s: %s" % (key, e))
 
 
-def _value(key, text):
-    kind = RUN_KEYS[key][0]
-    if kind == "transport":
-        if text not in TRANSPORTS:
-            raise _Bad("unknown transport %r (one of: %s)" % (text, " ".join(TRANSPORTS)))
+def _choice(names, what):
+    def parse(text):
+        if text not in names:
+            raise _Bad("%s %r (one of: %s)" % (what, text, " ".join(names)))
         return text
-    if kind == "profile":
-        if text not in PROFILES:
-            raise _Bad("unknown profile %r (one of: %s)" % (text, " ".join(PROFILES)))
-        return text
-    if kind == "server":
-        return _server(text)
-    if kind == "via":
-        if text not in ("http", "ws"):
-            raise _Bad("bad publish-via %r (http or ws)" % text)
-        return text
-    if kind == "onoff":
-        if text not in ("on", "off"):
-            raise _Bad("bad value %r (on or off)" % text)
-        return text == "on"
-    if kind == "count":
-        return _parse_count(text, 0)
-    if kind == "count1":
-        return _parse_count(text, 1)
-    if kind == "rate":
-        return _parse_rate(text, False)
-    if kind == "rate0":
-        return _parse_rate(text, True)
-    if kind == "size":
-        return parse_size(text)
-    if kind in ("duration", "duration+"):
+    return parse
+
+
+def _via(text):
+    if text not in ("http", "ws"):
+        raise _Bad("bad publish-via %r (http or ws)" % text)
+    return text
+
+
+def _onoff(text):
+    if text not in ("on", "off"):
+        raise _Bad("bad value %r (on or off)" % text)
+    return text == "on"
+
+
+def _duration(positive):
+    def parse(text):
         us = parse_duration_us(text)
-        if kind == "duration+" and us == 0:
+        if positive and us == 0:
             raise _Bad("bad duration %r: must be more than 0" % text)
         return us
-    raise AssertionError(kind)
+    return parse
+
+
+# How to read a value of each kind of RUN_KEYS.
+_KINDS = {
+    "transport": _choice(TRANSPORTS, "unknown transport"),
+    "profile": _choice(tuple(PROFILES), "unknown profile"),
+    "server": lambda text: _server(text),
+    "via": _via,
+    "onoff": _onoff,
+    "count": lambda text: _parse_count(text, 0),
+    "count1": lambda text: _parse_count(text, 1),
+    "rate": lambda text: _parse_rate(text, False),
+    "rate0": lambda text: _parse_rate(text, True),
+    "size": parse_size,
+    "duration": _duration(False),
+    "duration+": _duration(True),
+}
+
+
+def _value(key, text):
+    return _KINDS[RUN_KEYS[key][0]](text)
 
 
 def server_names():

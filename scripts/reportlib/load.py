@@ -169,6 +169,30 @@ class Run:
         return None
 
 
+def _plural(word):
+    return lambda v: "%s %s%s" % (sig(v), word, "" if v == 1 else "s")
+
+
+# Words for one parameter's value (describe); profile is worded apart.
+WORDS = {
+    "subscribers": _plural("subscriber"),
+    "channels": _plural("channel"),
+    "rate": lambda v: "%s msg/s" % sig(v),
+    "size": lambda v: "%s B messages" % sig(v),
+    "poll_interval_ms": lambda v: "polls back to back" if v == 0 else "poll every %s ms" % sig(v),
+    "keepalive": lambda v: "keep-alive %s" % ("on" if v else "off"),
+    "churn_s": lambda v: "no churn" if not v else "churn every %s s" % sig(v),
+    "connections": lambda v: "one connection per subscriber" if not v else "%s pooled connections" % sig(v),
+    "duration_s": lambda v: "%s s measured" % sig(v),
+    "warmup_s": lambda v: "%s s warm-up" % sig(v),
+    "drain_s": lambda v: "%s s drain" % sig(v),
+    "longpoll_timeout_s": lambda v: "long-poll timeout %s s" % sig(v),
+    "publish_via": lambda v: "publish via %s" % v,
+    "connect_rate": lambda v: "connect all at once" if not v else "connect %s/s" % sig(v),
+    "server": lambda v: "on %s" % v,
+}
+
+
 def describe(params, keys=None, profiles=None):
     """Human words for run parameters (all, or only the given keys)."""
     keys = list(params) if keys is None else keys
@@ -179,38 +203,8 @@ def describe(params, keys=None, profiles=None):
             continue
         if k == "profile":
             out.append(profile_words(v, profiles))
-        elif k == "subscribers":
-            out.append("%s subscriber%s" % (sig(v), "" if v == 1 else "s"))
-        elif k == "channels":
-            out.append("%s channel%s" % (sig(v), "" if v == 1 else "s"))
-        elif k == "rate":
-            out.append("%s msg/s" % sig(v))
-        elif k == "size":
-            out.append("%s B messages" % sig(v))
-        elif k == "poll_interval_ms":
-            out.append("polls back to back" if v == 0 else "poll every %s ms" % sig(v))
-        elif k == "keepalive":
-            out.append("keep-alive %s" % ("on" if v else "off"))
-        elif k == "churn_s":
-            out.append("no churn" if not v else "churn every %s s" % sig(v))
-        elif k == "connections":
-            out.append("one connection per subscriber" if not v else "%s pooled connections" % sig(v))
-        elif k == "duration_s":
-            out.append("%s s measured" % sig(v))
-        elif k == "warmup_s":
-            out.append("%s s warm-up" % sig(v))
-        elif k == "drain_s":
-            out.append("%s s drain" % sig(v))
-        elif k == "longpoll_timeout_s":
-            out.append("long-poll timeout %s s" % sig(v))
-        elif k == "publish_via":
-            out.append("publish via %s" % v)
-        elif k == "connect_rate":
-            out.append("connect all at once" if not v else "connect %s/s" % sig(v))
-        elif k == "server":
-            out.append("on %s" % v)
         else:
-            out.append("%s=%s" % (k, v))
+            out.append(WORDS[k](v) if k in WORDS else "%s=%s" % (k, v))
     return ", ".join(out)
 
 

@@ -15,9 +15,14 @@ from .text import LABEL, count, get, num, sig, table
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+def _dict(v):
+    return v if isinstance(v, dict) else {}
+
+
 def header(f):
+    """Title, description, what ran where, failures, incidents, profiles."""
     m = f.manifest
-    sc = m.get("scenario") if isinstance(m.get("scenario"), dict) else {}
+    sc = _dict(m.get("scenario"))
     name = sc.get("name") or os.path.basename(os.path.normpath(f.folder))
     desc = sc.get("description")
     if not desc and isinstance(sc.get("text"), str):
@@ -29,13 +34,18 @@ def header(f):
     if f.manifest_missing:
         out += ["**manifest.json is missing from this folder**: the machine, versions and profile "
                 "methods below are unknown.", ""]
+    out.append(table(["what", "details"], header_rows(f, m, sc), "ll"))
+    out += trouble_lines(f, m)
+    out += ["", "### Network profiles", "", profiles_table(f)]
+    return "\n".join(out)
+
+
+def header_rows(f, m, sc):
     started, finished = m.get("started_utc"), m.get("finished_utc")
-    rows = []
-    if sc.get("file"):
-        rows.append(("scenario file", sc["file"]))
+    rows = [("scenario file", sc["file"])] if sc.get("file") else []
     rows.append(("when", "%s to %s" % (started or "?", finished or "?")
                  if started or finished else "not recorded"))
-    mach = m.get("machine") if isinstance(m.get("machine"), dict) else {}
+    mach = _dict(m.get("machine"))
     mem = num(mach.get("memory_bytes"))
     mdesc = ", ".join(x for x in (
         mach.get("cpu_model"),
@@ -44,7 +54,7 @@ def header(f):
         mach.get("kernel"),
         "host %s" % mach["hostname"] if mach.get("hostname") else None) if x)
     rows.append(("machine", mdesc or "not recorded"))
-    ver = m.get("versions") if isinstance(m.get("versions"), dict) else {}
+    ver = _dict(m.get("versions"))
     rows.append(("git revision", ver.get("git_revision") or m.get("git_revision") or "not recorded"))
     vtext = ", ".join("%s %s" % (k, v) for k, v in ver.items() if k != "git_revision" and v)
     rows.append(("versions", vtext or "not recorded"))
@@ -54,42 +64,44 @@ def header(f):
         rows.append(("servers", "%s; the parts after \"Servers\" cover %s alone"
                      % (", ".join(f.servers), f.primary)))
     rows.append(("runs", runs_text(f, m)))
-    out.append(table(["what", "details"], rows, "ll"))
+    return rows
+
+
+def trouble_lines(f, m):
+    """Failed runs, an interruption, the runner's incidents."""
+    out = []
     failed = [r for r in f.all_runs if r.failed]
     if failed:
         out += ["", "**Failed runs** (their figures are missing from every table and chart below):", ""]
-        for r in failed:
-            out.append("- run %s (%s, section %s, %s): %s" % (
-                r.n, LABEL[r.transport], r.section,
-                describe(r.params, ["server"] * (len(f.servers) > 1) + ["profile", "subscribers", "rate"],
-                         f.profiles), r.failure))
+        out += ["- run %s (%s, section %s, %s): %s" % (
+            r.n, LABEL[r.transport], r.section,
+            describe(r.params, ["server"] * (len(f.servers) > 1) + ["profile", "subscribers", "rate"],
+                     f.profiles), r.failure) for r in failed]
     if m.get("interrupted"):
         out += ["", "**The run was interrupted** (%s): the folder holds the runs done until then." % (
             m["interrupted"] if isinstance(m["interrupted"], str) else "manifest.json says so")]
     incidents = m.get("incidents") if isinstance(m.get("incidents"), list) else []
     if incidents:
         out += ["", "**Incidents** the runner recorded:", ""]
-        for inc in incidents:
-            if isinstance(inc, dict):
-                out.append("- %s%s" % ("%s: " % inc["utc"] if inc.get("utc") else "", inc.get("what", inc)))
-            else:
-                out.append("- %s" % inc)
-    out += ["", "### Network profiles", ""]
+        out += ["- %s%s" % ("%s: " % inc["utc"] if inc.get("utc") else "", inc.get("what", inc))
+                if isinstance(inc, dict) else "- %s" % inc for inc in incidents]
+    return out
+
+
+def profiles_table(f):
     prow = []
     for name, info in f.profiles.items():
         methods = sorted(info.get("_methods") or ([info["method"]] if info.get("method") else []))
         method = " / ".join(methods) if methods else "not recorded"
         why = info.get("why")
         if not why:
-            if methods == ["none"]:
-                why = "client and server talk over loopback directly: nothing to emulate"
-            else:
-                why = "not recorded in manifest.json"
+            why = ("client and server talk over loopback directly: nothing to emulate" if methods == ["none"]
+                   else "not recorded in manifest.json")
         bits = num(info.get("rate_bits"))
         prow.append((name, sig(num(info.get("rtt_ms")) or 0), "%s Mbit/s" % sig(bits / 1e6) if bits else "-",
                      method, why, count(info.get("_runs", 0))))
-    out.append(table(["profile", "RTT ms", "bandwidth", "method", "why", "runs"], prow, "lrrllr"))
-    return "\n".join(out)
+    return table(["profile", "RTT ms", "bandwidth", "method", "why", "runs"], prow, "lrrllr")
+
 
 def runs_text(f, m):
     failed = sum(r.failed for r in f.all_runs)
@@ -241,6 +253,25 @@ def tls_negotiated(f, run):
     v = get(doc, "manifest.tls") if isinstance(doc, dict) else None
     return v if isinstance(v, str) else None
 
+def tls_pair_table(f, plain, tls):
+    """The heading and figure table of one tls run beside its loopback twin."""
+    pp = tls.params
+    keys = ["subscribers", "rate", "size"] + [k for k, shown in (
+        ("channels", (pp.get("channels") or 1) > 1),
+        ("poll_interval_ms", tls.transport == "poll"),
+        ("keepalive", True),
+        ("connections", bool(pp.get("connections"))),
+        ("churn_s", bool(pp.get("churn_s"))),
+        ("publish_via", pp.get("publish_via") not in (None, "http"))) if shown]
+    rows = []
+    for name, fn in TLS_FIGURES:
+        a, b = fn(plain), fn(tls)
+        ratio = "%s×" % sig(b / a) if a and b is not None else "-"
+        rows.append((name, sig(a) if name != "lost" else count(a), sig(b) if name != "lost" else count(b), ratio))
+    return ["", "### %s: %s" % (LABEL[tls.transport], describe(pp, keys, f.profiles)), "",
+            table(["figure", "loopback (run %s)" % plain.n, "tls (run %s)" % tls.n, "tls / loopback"], rows, "lrrr")]
+
+
 def tls_section(f):
     tls_runs = [r for r in f.runs if is_tls(r, f.profiles)]
     if not tls_runs:
@@ -250,7 +281,8 @@ def tls_section(f):
            "",
            "Runs of the **tls** profile (HTTPS and wss:// over loopback: the server with a self-signed "
            "certificate, the client trusting it with `--cacert`) beside the loopback run of the same "
-           "workload; *tls / loopback* is the ratio. Both ran on this machine in this folder, minutes "
+           "workload (of its repetitions, the last: the nearest in time); *tls / loopback* is the ratio. Both "
+           "ran on this machine in this folder, minutes "
            "apart: read ratios, and small ones (±20 %) as noise. B/msg counts bytes above TLS (HTTP "
            "headers and bodies, WebSocket frames), not TLS's record headers and tags; the TLS handshake "
            "shows in CPU and latency only where connections are new (`keepalive off`, churn, connecting)."]
@@ -262,23 +294,7 @@ def tls_section(f):
                 "compare with."]
     summary, tables = [], []
     for plain, tls in pairs:
-        pp = tls.params
-        keys = ["subscribers", "rate", "size"] + [k for k, shown in (
-            ("channels", (pp.get("channels") or 1) > 1),
-            ("poll_interval_ms", tls.transport == "poll"),
-            ("keepalive", True),
-            ("connections", bool(pp.get("connections"))),
-            ("churn_s", bool(pp.get("churn_s"))),
-            ("publish_via", pp.get("publish_via") not in (None, "http"))) if shown]
-        tables += ["", "### %s: %s" % (LABEL[tls.transport], describe(pp, keys, f.profiles))]
-        rows = []
-        for name, fn in TLS_FIGURES:
-            a, b = fn(plain), fn(tls)
-            ratio = "%s×" % sig(b / a) if a and b is not None else "-"
-            rows.append((name, sig(a) if name != "lost" else count(a),
-                         sig(b) if name != "lost" else count(b), ratio))
-        tables += ["", table(["figure", "loopback (run %s)" % plain.n, "tls (run %s)" % tls.n,
-                              "tls / loopback"], rows, "lrrr")]
+        tables += tls_pair_table(f, plain, tls)
         a = plain.r("cost.server_cpu_us_per_delivered")
         b = tls.r("cost.server_cpu_us_per_delivered")
         if a and b is not None:
