@@ -21,11 +21,12 @@ def which_when(f):
     s = []
     w = busiest_workload(f)
     if w is not None:
-        for make in (lambda lead: sentence_poll_push(f, w), lambda lead: sentence_rank(f, w, P99, lead),
-                     lambda lead: sentence_rank(f, w, BYTES, lead), lambda lead: sentence_rank(f, w, CPU, lead)):
-            x = make("There, " if s else None)
+        first = sentence_poll_push(f, w)
+        s += [first] if first else []
+        for i, fig in enumerate((P99, BYTES, CPU)):
+            x = sentence_rank(f, w, fig, None if not s else "There, " if i == 0 else "")
             if x:
-                s.append(x)
+                s.append(x[0].upper() + x[1:])
     s += [x for x in (sentence_longpoll(f), sentence_interval(f), sentence_pooling(f),
                       sentence_remote(f)) if x]
     return s[:MAX_SENTENCES]
@@ -80,7 +81,7 @@ def sentence_rank(f, w, fig, lead):
     rk = w.ranking(fn)
     if len(rk.spreads) < 2:
         return None
-    lead = lead or where_words(f, w) + ", "
+    lead = where_words(f, w) + ", " if lead is None else lead
     if not rk.repeated:
         return None if fig is not P99 else (
             "%sno ranking of %s is claimed: each transport ran once, so this folder cannot tell a difference "
