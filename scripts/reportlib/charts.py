@@ -122,6 +122,7 @@ def chart_sections(f):
         out += ["", fn(f)]
     return "\n".join(out)
 
+
 def picture(f, title, name, script):
     """Markdown for a chart: the image, or a sentence why there is none."""
     err = f.charts.draw(name, script)
@@ -129,6 +130,7 @@ def picture(f, title, name, script):
         print("report.py: %s: chart not drawn: %s" % (name, err), file=sys.stderr)
         return "*(%s: chart not drawn: %s.)*" % (title, err)
     return "![%s](%s)" % (title, name)
+
 
 def cdf_runs(f, profile):
     """Representative runs of a profile: main section, else the section with
@@ -150,6 +152,7 @@ def cdf_runs(f, profile):
         if r.section == pick and (r.transport not in chosen or r.load > chosen[r.transport].load):
             chosen[r.transport] = r
     return [chosen[t] for t in TRANSPORTS if t in chosen]
+
 
 def chart_cdf(f):
     out = ["### Latency distribution (CDF)"]
@@ -187,6 +190,7 @@ def chart_cdf(f):
                        "p99.9 ms", "max ms"], rows, "lrl" + "r" * 7)]
     return "\n".join(out)
 
+
 def sweep(f, key, transports=TRANSPORTS, section=None):
     """The best group of runs that differ only in `key` (and transport):
     the named section if it exists, else any; most distinct values first."""
@@ -203,6 +207,7 @@ def sweep(f, key, transports=TRANSPORTS, section=None):
             best = (score, params, runs)
     return None if best is None else (best[1], best[2])
 
+
 def series(f, runs, key):
     """{transport: [runs sorted by key]} (first run per value)."""
     out = {}
@@ -215,19 +220,26 @@ def series(f, runs, key):
             out[t] = [seen[k] for k in sorted(seen)]
     return out
 
+
+def sweep_series(f, key, section):
+    """(fixed params, runs, {transport: runs by key}) of the best sweep of key, or None."""
+    sw = sweep(f, key, section=section)
+    return None if sw is None else (sw[0], sw[1], series(f, sw[1], key))
+
+
 def short_fixed(f, params, swept):
     """The workload words a chart subtitle needs (the full list is in the text)."""
     keys = [k for k in ("profile", "subscribers", "channels", "rate", "size", "poll_interval_ms", "keepalive",
                         "churn_s") if k != swept and k in params]
     return describe(params, keys, f.profiles)
 
+
 def chart_subscribers(f):
     head = "### p50 and p99 latency against subscribers"
-    sw = sweep(f, "subscribers", section="subscribers")
+    sw = sweep_series(f, "subscribers", "subscribers")
     if sw is None:
         return head + "\n\nNo chart: no two successful runs in this folder differ only in subscribers."
-    params, runs = sw
-    ser = series(f, runs, "subscribers")
+    params, runs, ser = sw
     blocks, plots = "", []
     for i, (t, rs) in enumerate(ser.items()):
         pts = [(r.subscribers, r.lat_ms("p50"), r.lat_ms("p99")) for r in rs
@@ -256,13 +268,13 @@ def chart_subscribers(f):
                       picture(f, title, "chart-subscribers.svg", ("900,480", sc)) if plots else "No chart: no latencies.",
                       "", table(["subscribers"] + ["%s p50 / p99 ms" % LABEL[t] for t in ser], rows)])
 
+
 def chart_rate(f):
     head = "### Requests and bytes per delivered message against message rate"
-    sw = sweep(f, "rate", section="rate")
+    sw = sweep_series(f, "rate", "rate")
     if sw is None:
         return head + "\n\nNo chart: no two successful runs in this folder differ only in message rate."
-    params, runs = sw
-    ser = series(f, runs, "rate")
+    params, runs, ser = sw
     blocks, rq_plots, b_plots, zero = "", [], [], []
     for i, (t, rs) in enumerate(ser.items()):
         rq = [(r.rate, r.r("cost.requests_per_delivered")) for r in rs
@@ -301,6 +313,7 @@ def chart_rate(f):
                       picture(f, title, "chart-rate.svg", ("1100,480", sc)), "",
                       table(["msg/s"] + ["%s req/msg / B/msg" % LABEL[t] for t in ser], rows)])
 
+
 def interval_series(f):
     """[(label, [poll runs sorted by poll interval])], one per group that sweeps P."""
     pool = f.ok_runs(("poll",))
@@ -319,6 +332,7 @@ def interval_series(f):
             label += ", %s subscribers, %s msg/s" % (sig(params.get("subscribers")), sig(params.get("rate")))
         out.append((label, [seen[k] for k in sorted(seen)]))
     return out
+
 
 def chart_interval(f):
     head = "### Short-poll interval: measured against the model"
@@ -362,6 +376,7 @@ def chart_interval(f):
                       table(["series", "run", "P ms", "mean ms", "model ms", "mean/model", "req/s",
                              "model req/s", "req/s ratio"], rows, "lr" + "r" * 7)])
 
+
 def pooling_pair(f):
     pool = f.ok_runs(("poll",))
     if any(r.section == "pooling" for r in pool):
@@ -372,6 +387,7 @@ def pooling_pair(f):
         if on and off:
             return on, off
     return None
+
 
 def chart_pooling(f):
     head = "### Pooled against new connections (short polling, keep-alive on/off)"

@@ -127,6 +127,7 @@ def sentence_longpoll(f):
     return ("Long polling's requests per delivered message came closest to short polling's %s: %s against "
             "%s (%s×)." % (at, sig(a), sig(b), sig(ratio)))
 
+
 def sentence_interval(f):
     series = interval_series(f)
     if not series:
@@ -140,6 +141,7 @@ def sentence_interval(f):
                 label, sig(hi.p("poll_interval_ms")), sig(lo.p("poll_interval_ms")), sig(hi.lat_ms("mean")),
                 sig(lo.lat_ms("mean")), sig(hi.req_per_s), sig(lo.req_per_s)))
 
+
 def sentence_pooling(f):
     pair = pooling_pair(f)
     if pair is None:
@@ -151,6 +153,7 @@ def sentence_pooling(f):
                 sig(off.r("cost.client_cpu_us_per_delivered")), count(on.r("cost.connections_opened")),
                 "" if on.r("cost.connections_opened") == 1 else "s",
                 sig(on.r("cost.client_cpu_us_per_delivered"))))
+
 
 def sentence_remote(f):
     """Long polling against a push transport on the slowest emulated network."""
@@ -173,5 +176,6 @@ def sentence_remote(f):
             "delay %s ms)." % (params.get("profile"), sig(rtt), prof.get("method") or "method not recorded",
                                sig(lp.lat_ms("p50")), LABEL[push.transport], sig(push.lat_ms("p50")),
                                sig(rtt / 2)))
+
 
 # -------------------------------------------------------------- charts

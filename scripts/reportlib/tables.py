@@ -118,6 +118,7 @@ def runs_text(f, m):
             planned, m.get("failed"))
     return text
 
+
 def how_to_read(f):
     doc = os.path.join(REPO, "docs", "CLIENT-OUTPUT.md")
     folder = os.path.abspath(f.folder)
@@ -232,6 +233,7 @@ TLS_FIGURES = (("p50 ms", lambda r: r.lat_ms("p50")),
                ("deliv/s", lambda r: r.r("throughput.delivered_per_s")),
                ("lost", lambda r: r.r("delivery.lost")))
 
+
 def tls_pairs(f):
     """[(loopback run, tls run)]: every ok tls run beside the last ok plain
     loopback run whose parameters are the same but for the profile."""
@@ -243,6 +245,7 @@ def tls_pairs(f):
     return [(plain[key(r)], r) for r in f.runs
             if r.ok and is_tls(r, f.profiles) and key(r) in plain]
 
+
 def tls_negotiated(f, run):
     """What the client's probe negotiated (client/<n>.json manifest.tls)."""
     path = os.path.join(f.folder, "client", "%s.json" % run.n)
@@ -252,6 +255,7 @@ def tls_negotiated(f, run):
         return None
     v = get(doc, "manifest.tls") if isinstance(doc, dict) else None
     return v if isinstance(v, str) else None
+
 
 def tls_pair_table(f, plain, tls):
     """The heading and figure table of one tls run beside its loopback twin."""
@@ -315,6 +319,7 @@ def tls_section(f):
 
 # ------------------------------------------------------------------ every run
 
+
 def param_cells(r, keys):
     out = []
     for k in keys:
@@ -356,6 +361,7 @@ def every_run(f):
 
 # ------------------------------------------------------------------ client saturation
 
+
 def saturation_section(f):
     """Runs where the client, not the server, may have been the limit."""
     limited = [r for r in f.runs if r.ok and r.client_limited]
@@ -376,6 +382,7 @@ def saturation_section(f):
 
 
 # ------------------------------------------------------------------ model
+
 
 def s_words(md):
     if not md.s_runs:
