@@ -15,6 +15,7 @@ Standard library only; run with Debian's /usr/bin/python3.
 """
 
 import argparse
+import collections
 import datetime
 import hashlib
 import json
@@ -621,10 +622,28 @@ def fmt_num(v, digits=3):
     return "%.*g" % (digits, v)
 
 
+def summary_row(r, cols, srv):
+    """One run of the runner's closing table."""
+    p, res = r["params"], r["result"] or {}
+    row = [str(r["n"]), r["section"], p["transport"]] + [p["server"] for _ in srv]
+    row += [("on" if p[k] else "off") if k == "keepalive" else str(p[k]) for k in cols]
+    row.append(p["profile"])
+    if r["status"] == "not_offered":
+        return row + ["not offered"]
+    if r["status"] != "ok":
+        return row + ["FAILED: " + (r["failure"] or "")[:70]]
+    lat = res.get("latency_us") or {}
+    d, t, c = res.get("delivery") or {}, res.get("throughput") or {}, res.get("cost") or {}
+    return row + [fmt_ms(lat.get("p50") if lat.get("count") else None),
+                  fmt_ms(lat.get("p99") if lat.get("count") else None),
+                  fmt_num(t.get("delivered_per_s"), 4), fmt_num(d.get("lost")),
+                  fmt_num(c.get("requests_per_delivered")), fmt_num(c.get("bytes_per_delivered"))]
+
+
 class Bench:
     def __init__(self, sc, plan, out, bin_dir, opts):
         self.sc = sc
-        self.plan = plan                  # [(profile, [(section, params)])]
+        self.plan = plan                  # [(profile, [Planned])]
         self.out = out
         self.bin = bin_dir
         self.opts = opts
@@ -633,13 +652,13 @@ class Bench:
         self.relay_bin = os.path.join(bin_dir, "pushpull-relay")
         self.total = sum(len(r) for _, r in plan)
         self.varying = set()
-        allp = [p for _, runs in plan for _, p in runs]
+        allp = [x.params for _, runs in plan for x in runs]
         for k in scenario.PARAM_KEYS:
             if len({json.dumps(p[k]) for p in allp}) > 1:
                 self.varying.add(k)
-        self.max_subs = {prof: max(p["subscribers"] for _, p in runs) for prof, runs in plan}
-        self.max_size = {prof: max(p["size"] for _, p in runs) for prof, runs in plan}
-        self.servers_of = {prof: list(dict.fromkeys(p["server"] for _, p in runs)) for prof, runs in plan}
+        self.max_subs = {prof: max(x.params["subscribers"] for x in runs) for prof, runs in plan}
+        self.max_size = {prof: max(x.params["size"] for x in runs) for prof, runs in plan}
+        self.servers_of = {prof: list(dict.fromkeys(x.params["server"] for x in runs)) for prof, runs in plan}
         self.servers = list(dict.fromkeys(p["server"] for p in allp))
         # Another server than pushpull: every run names its dialect and has
         # the client read each server's CPU and RSS from /proc, so the
@@ -721,10 +740,11 @@ class Bench:
             "server_command": None,
             "servers": {name: server_info(name, self.bin) for name in self.servers},
             "runs": self.total, "failed": 0, "not_offered": 0, "done": 0,
-            "sections": [{"name": s, "runs": sum(1 for _, r in self.plan for sec, _ in r if sec == s),
+            "sections": [{"name": s, "runs": sum(1 for _, r in self.plan for x in r if x.section == s),
+                          "repeat": sc.section_info[s]["repeat"],
                           "varies": [k for k in sc.section_info[s]["varies"]
                                      if not (k == "profiles" and self.opts.profiles)]}
-                         for s in sc.sections if any(sec == s for _, r in self.plan for sec, _ in r)],
+                         for s in sc.sections if any(x.section == s for _, r in self.plan for x in r)],
             "options": {"profiles": self.opts.profiles, "duration": self.opts.duration,
                         "only_section": self.opts.only_section, "network": self.opts.network},
             "runner_command": [sys.executable] + sys.argv,
@@ -732,30 +752,16 @@ class Bench:
         }
 
     # -- one run
-    def one(self, env, n, section, p):
-        prof = p["profile"]
-        method = self.manifest["profiles"][prof]["method"]
-        profile_rec = {"name": prof, "rtt_ms": self.manifest["profiles"][prof]["rtt_ms"],
-                       "rate_bits": self.manifest["profiles"][prof]["rate_bits"],
-                       "method": method, "tls": self.manifest["profiles"][prof]["tls"],
-                       "publish_path": "network" if method == "netem" else "direct"}
-        rec = {"n": n, "section": section, "server": p["server"], "params": p, "profile": profile_rec,
-               "command": None, "status": "failed", "failure": None, "elapsed_s": None, "result": None}
-        log("[%d/%d] %s … " % (n, self.total, label(p, self.varying)), end="")
+    def one(self, env, n, x):
+        """Run n (a Planned) on env's server: one line of runs.jsonl."""
+        p = x.params
+        rec = {"n": n, "section": x.section, "repeat": x.repeat, "server": p["server"], "params": p,
+               "profile": self.profile_record(p["profile"]), "command": None, "status": "failed",
+               "failure": None, "elapsed_s": None, "result": None}
+        log("[%d/%d] %s%s … " % (n, self.total, label(p, self.varying), self.repeat_words(x)), end="")
         t0 = time.monotonic()
         try:
-            if env is None:
-                raise SetupError(self.setup_failure[prof])
-            env.ensure(n, p["server"])
-            cmd = self.client_command(env, n, p)
-            rec["command"] = cmd
-            self.run_client(rec, cmd, p)
-            srv = env.servers[p["server"]]
-            if not srv.alive():
-                why = "%s of profile %s died during run %d (%s)" % (srv.label(), prof, n, srv.proc.describe_exit())
-                self.incident(why)
-                if rec["status"] == "failed":
-                    rec["failure"] = (rec["failure"] or "failed") + "; " + why
+            self.measure(env, rec)
         except SetupError as e:
             rec["failure"] = str(e)
         el = time.monotonic() - t0
@@ -771,6 +777,36 @@ class Bench:
         log("%s (%.1fs)%s" % (status, el, eta))
         self.write_manifest()
 
+    def profile_record(self, prof):
+        """runs.jsonl "profile": the manifest's profile and the publish path."""
+        info = self.manifest["profiles"][prof]
+        return {"name": prof, "rtt_ms": info["rtt_ms"], "rate_bits": info["rate_bits"], "method": info["method"],
+                "tls": info["tls"], "publish_path": "network" if info["method"] == "netem" else "direct"}
+
+    def repeat_words(self, x):
+        """' (repetition 2 of 3)' when the run's section repeats, else ''."""
+        reps = self.sc.section_info[x.section]["repeat"]
+        return " (repetition %d of %d)" % (x.repeat, reps) if reps > 1 else ""
+
+    def measure(self, env, rec):
+        """The client run of rec on env (SetupError when there is no server)."""
+        n, p = rec["n"], rec["params"]
+        if env is None:
+            raise SetupError(self.setup_failure[p["profile"]])
+        env.ensure(n, p["server"])
+        cmd = self.client_command(env, n, p)
+        rec["command"] = cmd
+        before = cpu_times()
+        self.run_client(rec, cmd, p)
+        rec["machine_busy"] = busy_fraction(before, cpu_times())
+        srv = env.servers[p["server"]]
+        if not srv.alive():
+            why = "%s of profile %s died during run %d (%s)" % (srv.label(), p["profile"], n,
+                                                                srv.proc.describe_exit())
+            self.incident(why)
+            if rec["status"] == "failed":
+                rec["failure"] = (rec["failure"] or "failed") + "; " + why
+
     @staticmethod
     def client_timeout(p):
         """Seconds a client run may take before it is killed."""
@@ -778,42 +814,22 @@ class Bench:
         return int((p["warmup_s"] + p["duration_s"] + p["drain_s"]) * 3 + 60 + ramp)
 
     def run_client(self, rec, cmd, p):
+        """Run the client of rec; fill in its result, status and failure."""
         n = rec["n"]
         jpath = os.path.join(self.out, "client", "%d.json" % n)
         timeout = self.client_timeout(p)
-        with tempfile.TemporaryFile() as outf, open(os.path.join(self.logdir, "client-%d.log" % n), "w+b") as errf:
+        errpath = os.path.join(self.logdir, "client-%d.log" % n)
+        with tempfile.TemporaryFile() as outf, open(errpath, "w+b") as errf:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=outf, stderr=errf,
                                     start_new_session=True)
-            timed_out = False
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-            finally:
-                if proc.poll() is None:        # timeout or Ctrl-C: SIGTERM, then SIGKILL
-                    proc.terminate()
-                    try:
-                        proc.wait(timeout=5)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
-                        proc.wait(timeout=10)
+            timed_out = wait_or_stop(proc, timeout)
             errf.flush()
             err_last = last_line(errf.name)
-            err_size = os.path.getsize(errf.name)
-        if err_size == 0:
-            os.unlink(os.path.join(self.logdir, "client-%d.log" % n))
-        doc, jerr = None, None
-        if os.path.exists(jpath):
-            try:
-                with open(jpath, "rb") as f:
-                    doc = json.loads(f.read().decode("utf-8"))
-                rec["result"] = doc["runs"][0]
-            except (ValueError, KeyError, IndexError, TypeError) as e:
-                jerr = "unreadable JSON %s: %s" % (rel(jpath), e)
-                rec["result"] = None
-        rc = proc.returncode
+        if os.path.getsize(errpath) == 0:
+            os.unlink(errpath)
+        rec["result"], jerr = read_result(jpath)
         rec["failure"] = ("timed out after %ds (killed)" % timeout if timed_out
-                          else self.verdict(rec["result"], rc, jerr, err_last, p))
+                          else self.verdict(rec["result"], proc.returncode, jerr, err_last, p))
         if rec["failure"]:
             rec["failure"] = " ".join(rec["failure"].split())[:400]
         elif rec["result"]["status"] == "not_offered":
@@ -844,42 +860,20 @@ class Bench:
 
     # -- all
     def run(self):
+        """Every run, profile by profile; returns why it was interrupted, or None."""
         os.makedirs(os.path.join(self.out, "client"), exist_ok=True)
         os.makedirs(self.logdir, exist_ok=True)
         self.setup_failure = {}
-        stats_all = {}
-        n = 0
+        self.stats_all = {}
         interrupted = None
         try:
             self.write_manifest()
             log("%s: %d runs, profiles %s -> %s" % (self.sc.name, self.total,
                                                      ", ".join("%s (%s)" % (pr, self.manifest["profiles"][pr]["method"])
                                                                for pr, _ in self.plan), rel(self.out)))
+            n = 0
             for prof, runs in self.plan:
-                env = ProfileEnv(self, prof)
-                try:
-                    try:
-                        env.setup()
-                    except SetupError as e:
-                        self.incident("profile %s: %s" % (prof, e))
-                        self.setup_failure[prof] = "profile %s could not be set up: %s" % (prof, e)
-                        env.teardown()
-                        env = None
-                    for section, p in runs:
-                        n += 1
-                        self.one(env, n, section, p)
-                    if env is not None and env.alive("pushpull"):
-                        try:
-                            stats_all[prof] = env.stats()
-                        except (OSError, ValueError) as e:
-                            self.incident("profile %s: /stats unreadable: %s" % (prof, e))
-                            stats_all[prof] = None
-                        with open(os.path.join(self.out, "server-stats.json"), "w") as f:
-                            json.dump(stats_all, f, indent=2)
-                            f.write("\n")
-                finally:
-                    if env is not None:
-                        env.teardown()
+                n = self.run_profile(prof, runs, n)
         except Interrupted as e:
             interrupted = str(e)
             log("\ninterrupted (%s): stopped after %d of %d runs" % (e, len(self.records), self.total))
@@ -887,36 +881,47 @@ class Bench:
         finally:
             self.manifest["finished_utc"] = utc_now()
             self.write_manifest()
-            try:
-                if not os.listdir(self.logdir):
-                    os.rmdir(self.logdir)
-            except OSError:
-                pass
+            remove_if_empty(self.logdir)
         return interrupted
+
+    def run_profile(self, prof, runs, n):
+        """The runs of one profile on its servers; returns the last run number."""
+        env = ProfileEnv(self, prof)
+        try:
+            try:
+                env.setup()
+            except SetupError as e:
+                self.incident("profile %s: %s" % (prof, e))
+                self.setup_failure[prof] = "profile %s could not be set up: %s" % (prof, e)
+                env.teardown()
+                env = None
+            for x in runs:
+                n += 1
+                self.one(env, n, x)
+            if env is not None and env.alive("pushpull"):
+                self.save_stats(env, prof)
+        finally:
+            if env is not None:
+                env.teardown()
+        return n
+
+    def save_stats(self, env, prof):
+        """The server's /stats at the end of a profile, into server-stats.json."""
+        try:
+            self.stats_all[prof] = env.stats()
+        except (OSError, ValueError) as e:
+            self.incident("profile %s: /stats unreadable: %s" % (prof, e))
+            self.stats_all[prof] = None
+        with open(os.path.join(self.out, "server-stats.json"), "w") as f:
+            json.dump(self.stats_all, f, indent=2)
+            f.write("\n")
 
     def summary(self):
         cols = [k for k in SHORT if k in ("subscribers", "rate", "size") or k in self.varying]
         srv = ["server"] if self.peers else []
         head = ["n", "section", "transport"] + srv + [SHORT[k] for k in cols] + [
             "profile", "p50 ms", "p99 ms", "deliv/s", "lost", "req/msg", "B/msg"]
-        rows = []
-        for r in self.records:
-            p, res = r["params"], r["result"] or {}
-            row = [str(r["n"]), r["section"], p["transport"]] + [p["server"] for _ in srv]
-            row += [("on" if p[k] else "off") if k == "keepalive" else str(p[k]) for k in cols]
-            row.append(p["profile"])
-            if r["status"] == "not_offered":
-                row.append("not offered")
-            elif r["status"] != "ok":
-                row.append("FAILED: " + (r["failure"] or "")[:70])
-            else:
-                lat = res.get("latency_us") or {}
-                d, t, c = res.get("delivery") or {}, res.get("throughput") or {}, res.get("cost") or {}
-                row += [fmt_ms(lat.get("p50") if lat.get("count") else None),
-                        fmt_ms(lat.get("p99") if lat.get("count") else None),
-                        fmt_num(t.get("delivered_per_s"), 4), fmt_num(d.get("lost")),
-                        fmt_num(c.get("requests_per_delivered")), fmt_num(c.get("bytes_per_delivered"))]
-            rows.append(row)
+        rows = [summary_row(r, cols, srv) for r in self.records]
         notes = ("FAILED", "not offered")
         widths = [max([len(head[i])] + [len(r[i]) for r in rows if i < len(r) and not r[i].startswith(notes)])
                   for i in range(len(head))]
@@ -933,15 +938,76 @@ class Bench:
         return "\n".join([fmt(head)] + [fmt(r) for r in rows])
 
 
+class Planned(collections.namedtuple("Planned", "section repeat params")):
+    """One client run: its section, its repetition (1-based) and its params."""
+
+
 def plan_runs(sc):
-    """[(profile, [(section, params)])]: grouped by profile, in the order of
-    the profile table, file order inside."""
+    """[(profile, [Planned])]: grouped by profile, in the order of the
+    profile table, the scenario's run order inside."""
     out = []
     for prof in scenario.PROFILES:
-        runs = [(s, p) for s, p in sc.runs() if p["profile"] == prof]
+        runs = [Planned(s, rep, p) for s, rep, p in sc.entries() if p["profile"] == prof]
         if runs:
             out.append((prof, runs))
     return out
+
+
+def wait_or_stop(proc, timeout):
+    """Wait for proc; past timeout (or on Ctrl-C) SIGTERM, then SIGKILL.
+    Returns whether it timed out."""
+    try:
+        proc.wait(timeout=timeout)
+        return False
+    except subprocess.TimeoutExpired:
+        return True
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
+
+def read_result(jpath):
+    """(the client JSON's runs[0] or None, why it is unreadable or None)."""
+    if not os.path.exists(jpath):
+        return None, None
+    try:
+        with open(jpath, "rb") as f:
+            return json.loads(f.read().decode("utf-8"))["runs"][0], None
+    except (ValueError, KeyError, IndexError, TypeError) as e:
+        return None, "unreadable JSON %s: %s" % (rel(jpath), e)
+
+
+def cpu_times():
+    """(busy, total) jiffies of every core since boot (/proc/stat), or None."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = v[3] + (v[4] if len(v) > 4 else 0)          # idle + iowait
+    total = sum(v[:8])                                 # guest time is already in user
+    return total - idle, total
+
+
+def busy_fraction(before, after):
+    """How busy the whole machine was between two cpu_times() (every
+    process, ours and others'), 0..1; None when unknown."""
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return round((after[0] - before[0]) / (after[1] - before[1]), 4)
+
+
+def remove_if_empty(folder):
+    try:
+        if not os.listdir(folder):
+            os.rmdir(folder)
+    except OSError:
+        pass
 
 
 class UsageError(Exception):
@@ -1119,12 +1185,13 @@ def dry_run(bench):
         print("# profile %s: rtt %d ms%s" % (prof, d["rtt_ms"], ", %g Mbit/s" % (d["rate_bits"] / 1e6)
                                              if d["rate_bits"] else ""))
         urls = dry_run_servers(bench, prof)
-        for section, p in runs:
+        for x in runs:
             n += 1
+            p = x.params
             cacert = "TMP/cert.pem" if d.get("tls") else None
             cmd = bench.client_tail([bench.client_bin, "--url", urls[p["server"]]], n, p, cacert, None)
-            print("# [%d/%d] %s: %s%s" % (n, bench.total, section, label(p, bench.varying),
-                                          " on %s" % p["server"] if bench.peers else ""))
+            print("# [%d/%d] %s: %s%s%s" % (n, bench.total, x.section, label(p, bench.varying),
+                                            " on %s" % p["server"] if bench.peers else "", bench.repeat_words(x)))
             print(" ".join(cmd))
     print("%d runs" % n)
     return 0

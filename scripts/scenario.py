@@ -18,7 +18,7 @@ import re
 
 __all__ = ["ScenarioError", "Scenario", "parse", "parse_text", "parse_duration_us",
            "parse_size", "validate_value", "client_args", "PROFILES", "TRANSPORTS",
-           "RUN_KEYS", "PARAM_KEYS", "SERVER_DIALECTS", "server_names"]
+           "RUN_KEYS", "SECTION_KEYS", "PARAM_KEYS", "SERVER_DIALECTS", "server_names"]
 
 TRANSPORTS = ("poll", "longpoll", "sse", "ws")
 
@@ -68,6 +68,11 @@ RUN_KEYS = {
     "servers": ("server", "pushpull"),
 }
 SCENARIO_KEYS = ("name", "description")
+# Keys of [defaults] and [section ...] that shape a section without being a
+# client flag: repeat = N runs each workload N times (one value, 1 to
+# REPEAT_MAX), the repetitions interleaved (see _expand).
+SECTION_KEYS = ("repeat",)
+REPEAT_MAX = 100
 
 # The normalized parameters of one run, in this order (runs.jsonl "params").
 PARAM_KEYS = ("transport", "subscribers", "channels", "rate", "size", "poll_interval_ms",
@@ -131,12 +136,12 @@ def parse_size(text):
     return n
 
 
-def _parse_count(text, minimum):
+def _parse_count(text, minimum, maximum=1_000_000):
     if not re.fullmatch(r"\d+", text):
         raise _Bad("bad count %r (a whole number)" % text)
     n = int(text)
-    if n < minimum or n > 1_000_000:
-        raise _Bad("bad count %r: from %d to 1000000" % (text, minimum))
+    if n < minimum or n > maximum:
+        raise _Bad("bad count %r: from %d to %d" % (text, minimum, maximum))
     return n
 
 
@@ -157,42 +162,54 @@ def validate_value(key, text):
         raise ScenarioError("%s: %s" % (key, e))
 
 
-def _value(key, text):
-    kind = RUN_KEYS[key][0]
-    if kind == "transport":
-        if text not in TRANSPORTS:
-            raise _Bad("unknown transport %r (one of: %s)" % (text, " ".join(TRANSPORTS)))
+def _choice(names, what):
+    def parse(text):
+        if text not in names:
+            raise _Bad("%s %r (one of: %s)" % (what, text, " ".join(names)))
         return text
-    if kind == "profile":
-        if text not in PROFILES:
-            raise _Bad("unknown profile %r (one of: %s)" % (text, " ".join(PROFILES)))
-        return text
-    if kind == "server":
-        return _server(text)
-    if kind == "via":
-        if text not in ("http", "ws"):
-            raise _Bad("bad publish-via %r (http or ws)" % text)
-        return text
-    if kind == "onoff":
-        if text not in ("on", "off"):
-            raise _Bad("bad value %r (on or off)" % text)
-        return text == "on"
-    if kind == "count":
-        return _parse_count(text, 0)
-    if kind == "count1":
-        return _parse_count(text, 1)
-    if kind == "rate":
-        return _parse_rate(text, False)
-    if kind == "rate0":
-        return _parse_rate(text, True)
-    if kind == "size":
-        return parse_size(text)
-    if kind in ("duration", "duration+"):
+    return parse
+
+
+def _via(text):
+    if text not in ("http", "ws"):
+        raise _Bad("bad publish-via %r (http or ws)" % text)
+    return text
+
+
+def _onoff(text):
+    if text not in ("on", "off"):
+        raise _Bad("bad value %r (on or off)" % text)
+    return text == "on"
+
+
+def _duration(positive):
+    def parse(text):
         us = parse_duration_us(text)
-        if kind == "duration+" and us == 0:
+        if positive and us == 0:
             raise _Bad("bad duration %r: must be more than 0" % text)
         return us
-    raise AssertionError(kind)
+    return parse
+
+
+# How to read a value of each kind of RUN_KEYS.
+_KINDS = {
+    "transport": _choice(TRANSPORTS, "unknown transport"),
+    "profile": _choice(tuple(PROFILES), "unknown profile"),
+    "server": lambda text: _server(text),
+    "via": _via,
+    "onoff": _onoff,
+    "count": lambda text: _parse_count(text, 0),
+    "count1": lambda text: _parse_count(text, 1),
+    "rate": lambda text: _parse_rate(text, False),
+    "rate0": lambda text: _parse_rate(text, True),
+    "size": parse_size,
+    "duration": _duration(False),
+    "duration+": _duration(True),
+}
+
+
+def _value(key, text):
+    return _KINDS[RUN_KEYS[key][0]](text)
 
 
 def server_names():
@@ -301,9 +318,12 @@ class Scenario:
     """A parsed scenario file.
 
     name, description, path, text
-    sections      {section name: [run params dict, ...]} in file order
+    sections      {section name: [run params dict, ...]} in run order
+    repeats       {section name: [repetition of each run, 1-based]}, aligned
+                  with sections
     section_info  {section name: {"line": N, "values": {key: [values]},
-                                  "varies": [keys with more than one value]}}
+                                  "varies": [keys with more than one value],
+                                  "repeat": repetitions of each workload}}
     """
 
     def __init__(self, path, text):
@@ -312,11 +332,17 @@ class Scenario:
         self.name = None
         self.description = ""
         self.sections = {}
+        self.repeats = {}
         self.section_info = {}
 
     def runs(self):
-        """[(section name, params)] in file order."""
+        """[(section name, params)] in run order."""
         return [(s, p) for s, runs in self.sections.items() for p in runs]
+
+    def entries(self):
+        """[(section name, repetition, params)] in run order."""
+        return [(s, rep, p) for s, runs in self.sections.items()
+                for rep, p in zip(self.repeats[s], runs)]
 
     def count(self):
         return sum(len(r) for r in self.sections.values())
@@ -325,31 +351,37 @@ class Scenario:
         return "<Scenario %s: %d sections, %d runs>" % (self.name, len(self.sections), self.count())
 
 
-def _expand(merged):
-    """The runs of one section: (params list, key order). Profiles
-    outermost; transports next to innermost (the transports of one setting
-    run back to back); servers innermost, so every server runs a workload
-    before the next workload starts; the others in file order."""
-    order = (["profiles"] + [k for k in merged if k not in ("profiles", "transports", "servers")]
+def _expand(values, repeat=1):
+    """The runs of one section: (params list, repetition of each, key order).
+
+    A *workload* is one combination of every key but transports and servers.
+    Profiles vary slowest, the other keys in file order. Each workload runs
+    `repeat` times in a row, and each repetition runs every transport (and
+    server) of the workload before the next repetition starts: transports
+    rotate by one from a repetition to the next, and inside a transport the
+    first server rotates from one transport to the next, so the machine's
+    drift spreads over all of them instead of favouring one."""
+    order = (["profiles"] + [k for k in values if k not in ("profiles", "transports", "servers")]
              + ["transports", "servers"])
-    lists = [merged.get(k, [RUN_KEYS[k][1]]) for k in order]
-    runs = []
-    for combo in itertools.product(*lists):
-        v = {k: d for k, (_, d) in RUN_KEYS.items()}
-        v.update(zip(order, combo))
-        runs.append(_params(v))
-    return _alternate(runs, len(lists[-1])), order
+    lists = [values.get(k, [RUN_KEYS[k][1]]) for k in order]
+    transports, servers = lists[-2], lists[-1]
+    runs, reps, chunk = [], [], 0
+    for combo in itertools.product(*lists[:-2]):
+        for rep in range(repeat):
+            for t in _rotate(transports, rep):
+                for srv in _rotate(servers, chunk):
+                    v = {k: d for k, (_, d) in RUN_KEYS.items()}
+                    v.update(zip(order, combo + (t, srv)))
+                    runs.append(_params(v))
+                    reps.append(rep + 1)
+                chunk += 1
+    return runs, reps, order
 
 
-def _alternate(runs, k):
-    """Workload i (k consecutive runs, one per server) starts with server
-    i mod k: which server goes first rotates, spreading the machine's drift."""
-    out = []
-    for i in range(0, len(runs), k):
-        chunk = runs[i:i + k]
-        r = (i // k) % k
-        out += chunk[r:] + chunk[:r]
-    return out
+def _rotate(items, i):
+    """items starting at index i mod len(items)."""
+    r = i % len(items)
+    return list(items[r:]) + list(items[:r])
 
 
 def _check_servers(runs, lines, overrides, name, line, path):
@@ -386,108 +418,157 @@ def _strip_comment(line):
 
 
 def parse_text(text, path="<scenario>", overrides=None):
-    sc = Scenario(path, text)
-    state = None            # None, "scenario", "defaults", "section"
-    seen_scenario_line = None
-    defaults = {}           # key -> (values, line)
-    defaults_line = None
-    sections = []           # [(name, line, {key: (values, line)})]
-    current = None          # dict of the section/defaults being read
-    names = set()
-
-    def err(msg, line):
-        raise ScenarioError(msg, path, line)
-
+    """Parse scenario text; every error is a ScenarioError naming FILE:LINE."""
+    r = _Reader(path)
     for lineno, raw in enumerate(text.splitlines(), 1):
-        line = _strip_comment(raw)
-        if not line:
-            continue
-        if line.startswith("["):
-            m = re.fullmatch(r"\[\s*([A-Za-z]+)(?:\s+(\S+))?\s*\]", line)
-            if not m:
-                err("bad section header %r (expected [scenario], [defaults] or [section NAME])" % line, lineno)
-            kind, arg = m.group(1), m.group(2)
-            if kind == "scenario" and arg is None:
-                if seen_scenario_line is not None:
-                    err("second [scenario] (the first is on line %d)" % seen_scenario_line, lineno)
-                if state is not None:
-                    err("[scenario] must be the first section", lineno)
-                seen_scenario_line = lineno
-                state = "scenario"
-                continue
-            if kind not in ("defaults", "section") or (kind == "defaults") != (arg is None):
-                err("unknown section header %r (expected [scenario], [defaults] or [section NAME])" % line, lineno)
-            if seen_scenario_line is None:
-                err("%s before [scenario]" % line, lineno)
-            if kind == "defaults":
-                if defaults_line is not None:
-                    err("second [defaults] (the first is on line %d)" % defaults_line, lineno)
-                if sections:
-                    err("[defaults] after a [section]: it must come before the sections it applies to", lineno)
-                defaults_line = lineno
-                current = defaults
-                state = "defaults"
-                continue
-            if not _NAME_RE.fullmatch(arg):
-                err("bad section name %r (letters, digits, '_', '.', '-'; at most 64)" % arg, lineno)
-            if arg in names:
-                err("duplicate section [section %s]" % arg, lineno)
-            names.add(arg)
-            current = {}
-            sections.append((arg, lineno, current))
-            state = "section"
-            continue
+        r.line(lineno, _strip_comment(raw))
+    r.finish()
+    sc = Scenario(path, text)
+    sc.name, sc.description = r.name, r.description
+    ov = _overrides(overrides)
+    for name, line, keys in r.sections:
+        _build_section(sc, name, line, _merge(r.defaults, keys, ov), ov, path)
+    return sc
 
+
+class _Reader:
+    """The line-by-line state of parse_text: which part is being read and
+    the raw (values, line) of every key seen so far."""
+
+    def __init__(self, path):
+        self.path = path
+        self.state = None           # None, "scenario", "defaults", "section"
+        self.scenario_line = None
+        self.defaults_line = None
+        self.desc_line = None
+        self.name = None
+        self.description = ""
+        self.defaults = {}          # key -> (values, line)
+        self.sections = []          # [(name, line, {key: (values, line)})]
+        self.current = None         # the dict of the part being read
+
+    def err(self, msg, line):
+        raise ScenarioError(msg, self.path, line)
+
+    def line(self, lineno, line):
+        if not line:
+            return
+        if line.startswith("["):
+            self.header(lineno, line)
+            return
         m = re.fullmatch(r"([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(.*)", line)
         if not m:
-            err("expected KEY = VALUE, got %r" % line, lineno)
+            self.err("expected KEY = VALUE, got %r" % line, lineno)
         key, value = m.group(1), m.group(2).strip()
-        if state is None:
-            err("key %r outside a section (the file starts with [scenario])" % key, lineno)
-        if state == "scenario":
-            if key not in SCENARIO_KEYS:
-                if key in RUN_KEYS:
-                    err("%r belongs in [defaults] or a [section], not [scenario]" % key, lineno)
-                err("unknown key %r in [scenario] (name, description)" % key, lineno)
-            if key == "name":
-                if sc.name is not None:
-                    err("duplicate key 'name' in [scenario]", lineno)
-                if not _NAME_RE.fullmatch(value):
-                    err("bad scenario name %r (letters, digits, '_', '.', '-'; at most 64)" % value, lineno)
-                sc.name = value
-            else:
-                if getattr(sc, "_desc_line", None):
-                    err("duplicate key 'description' in [scenario]", lineno)
-                sc._desc_line = lineno
-                sc.description = value
-            continue
-        if key not in RUN_KEYS:
+        if self.state is None:
+            self.err("key %r outside a section (the file starts with [scenario])" % key, lineno)
+        if self.state == "scenario":
+            self.scenario_key(lineno, key, value)
+        else:
+            self.run_key(lineno, key, value)
+
+    # -- [headers]
+    def header(self, lineno, line):
+        m = re.fullmatch(r"\[\s*([A-Za-z]+)(?:\s+(\S+))?\s*\]", line)
+        if not m:
+            self.err("bad section header %r (expected [scenario], [defaults] or [section NAME])" % line, lineno)
+        kind, arg = m.group(1), m.group(2)
+        if kind == "scenario" and arg is None:
+            return self.open_scenario(lineno)
+        if kind not in ("defaults", "section") or (kind == "defaults") != (arg is None):
+            self.err("unknown section header %r (expected [scenario], [defaults] or [section NAME])" % line, lineno)
+        if self.scenario_line is None:
+            self.err("%s before [scenario]" % line, lineno)
+        if kind == "defaults":
+            return self.open_defaults(lineno)
+        self.open_section(lineno, arg)
+
+    def open_scenario(self, lineno):
+        if self.scenario_line is not None:
+            self.err("second [scenario] (the first is on line %d)" % self.scenario_line, lineno)
+        if self.state is not None:
+            self.err("[scenario] must be the first section", lineno)
+        self.scenario_line = lineno
+        self.state = "scenario"
+
+    def open_defaults(self, lineno):
+        if self.defaults_line is not None:
+            self.err("second [defaults] (the first is on line %d)" % self.defaults_line, lineno)
+        if self.sections:
+            self.err("[defaults] after a [section]: it must come before the sections it applies to", lineno)
+        self.defaults_line = lineno
+        self.current = self.defaults
+        self.state = "defaults"
+
+    def open_section(self, lineno, name):
+        if not _NAME_RE.fullmatch(name):
+            self.err("bad section name %r (letters, digits, '_', '.', '-'; at most 64)" % name, lineno)
+        if any(name == s for s, _, _ in self.sections):
+            self.err("duplicate section [section %s]" % name, lineno)
+        self.current = {}
+        self.sections.append((name, lineno, self.current))
+        self.state = "section"
+
+    # -- KEY = VALUE
+    def scenario_key(self, lineno, key, value):
+        if key not in SCENARIO_KEYS:
+            if key in RUN_KEYS or key in SECTION_KEYS:
+                self.err("%r belongs in [defaults] or a [section], not [scenario]" % key, lineno)
+            self.err("unknown key %r in [scenario] (name, description)" % key, lineno)
+        if key == "name":
+            if self.name is not None:
+                self.err("duplicate key 'name' in [scenario]", lineno)
+            if not _NAME_RE.fullmatch(value):
+                self.err("bad scenario name %r (letters, digits, '_', '.', '-'; at most 64)" % value, lineno)
+            self.name = value
+            return
+        if self.desc_line:
+            self.err("duplicate key 'description' in [scenario]", lineno)
+        self.desc_line = lineno
+        self.description = value
+
+    def run_key(self, lineno, key, value):
+        if key not in RUN_KEYS and key not in SECTION_KEYS:
             if key in SCENARIO_KEYS:
-                err("%r belongs in [scenario]" % key, lineno)
-            err("unknown key %r (known: %s)" % (key, ", ".join(RUN_KEYS)), lineno)
-        if key in current:
-            err("duplicate key %r in this section (first on line %d)" % (key, current[key][1]), lineno)
+                self.err("%r belongs in [scenario]" % key, lineno)
+            self.err("unknown key %r (known: %s)" % (key, ", ".join(list(RUN_KEYS) + list(SECTION_KEYS))), lineno)
+        if key in self.current:
+            self.err("duplicate key %r in this section (first on line %d)" % (key, self.current[key][1]), lineno)
         words = value.split()
         if not words:
-            err("%s: no value" % key, lineno)
-        vals = []
-        for w in words:
-            try:
-                v = _value(key, w)
-            except _Bad as e:
-                err("%s: %s" % (key, e), lineno)
-            if v in vals:
-                err("%s: %r is listed twice" % (key, w), lineno)
-            vals.append(v)
-        current[key] = (vals, lineno)
+            self.err("%s: no value" % key, lineno)
+        try:
+            self.current[key] = (_values(key, words), lineno)
+        except _Bad as e:
+            self.err("%s: %s" % (key, e), lineno)
 
-    if seen_scenario_line is None:
-        raise ScenarioError("no [scenario] section (the file must start with [scenario] and name = ...)", path, 1)
-    if sc.name is None:
-        err("[scenario] has no name = ...", seen_scenario_line)
-    if not sections:
-        err("no [section NAME]: the scenario runs nothing", seen_scenario_line)
+    def finish(self):
+        if self.scenario_line is None:
+            raise ScenarioError("no [scenario] section (the file must start with [scenario] and name = ...)",
+                                self.path, 1)
+        if self.name is None:
+            self.err("[scenario] has no name = ...", self.scenario_line)
+        if not self.sections:
+            self.err("no [section NAME]: the scenario runs nothing", self.scenario_line)
 
+
+def _values(key, words):
+    """The normalized values of one KEY = VALUE line; raises _Bad."""
+    if key in SECTION_KEYS:
+        if len(words) != 1:
+            raise _Bad("takes one value, not a list (%s)" % " ".join(words))
+        return [_parse_count(words[0], 1, REPEAT_MAX)]
+    vals = []
+    for w in words:
+        v = _value(key, w)
+        if v in vals:
+            raise _Bad("%r is listed twice" % w)
+        vals.append(v)
+    return vals
+
+
+def _overrides(overrides):
+    """{key: [raw values]} (bench.py's --profiles, --duration) -> normalized."""
     ov = {}
     for key, raw in (overrides or {}).items():
         if key not in RUN_KEYS:
@@ -495,27 +576,38 @@ def parse_text(text, path="<scenario>", overrides=None):
         if not raw:
             raise ScenarioError("%s: no value" % key)
         ov[key] = [validate_value(key, w) for w in raw]
+    return ov
 
-    for name, line, keys in sections:
-        merged = {k: v for k, (v, _) in defaults.items()}
-        lines = {k: ln for k, (_, ln) in defaults.items()}
-        for k, (v, ln) in keys.items():
-            merged[k] = v
-            lines[k] = ln
-        merged.update(ov)
-        if "transports" not in merged:
-            err("[section %s] runs nothing: no transports (set them here or in [defaults])" % name, line)
-        runs, order = _expand(merged)
-        if not runs:
-            err("[section %s] runs nothing (an empty list)" % name, line)
-        _check_servers(runs, lines, ov, name, line, path)
-        sc.sections[name] = runs
-        sc.section_info[name] = {
-            "line": line,
-            "values": {k: list(v) for k, v in merged.items()},
-            "varies": [k for k in order if len(merged.get(k, [None])) > 1],
-        }
-    return sc
+
+def _merge(defaults, keys, ov):
+    """One section's {key: (values, line)}: defaults, its own keys, overrides
+    (whose line is None)."""
+    merged = dict(defaults)
+    merged.update(keys)
+    merged.update({k: (v, None) for k, v in ov.items()})
+    return merged
+
+
+def _build_section(sc, name, line, merged, ov, path):
+    """Expand one section into sc.sections[name] (and its repetitions)."""
+    values = {k: v for k, (v, _) in merged.items() if k not in SECTION_KEYS}
+    lines = {k: ln if ln is not None else line for k, (_, ln) in merged.items()}
+    if "transports" not in values:
+        raise ScenarioError("[section %s] runs nothing: no transports (set them here or in [defaults])" % name,
+                            path, line)
+    repeat = merged["repeat"][0][0] if "repeat" in merged else 1
+    runs, reps, order = _expand(values, repeat)
+    if not runs:
+        raise ScenarioError("[section %s] runs nothing (an empty list)" % name, path, line)
+    _check_servers(runs, lines, ov, name, line, path)
+    sc.sections[name] = runs
+    sc.repeats[name] = reps
+    sc.section_info[name] = {
+        "line": line,
+        "values": {k: list(v) for k, v in values.items()},
+        "varies": [k for k in order if len(values.get(k, [None])) > 1],
+        "repeat": repeat,
+    }
 
 
 if __name__ == "__main__":   # python3 scripts/scenario.py FILE: list its runs
@@ -528,6 +620,6 @@ if __name__ == "__main__":   # python3 scripts/scenario.py FILE: list its runs
     except ScenarioError as e:
         print(e, file=sys.stderr)
         sys.exit(2)
-    for sec, p in s.runs():
-        print(sec, json.dumps(p))
+    for sec, rep, p in s.entries():
+        print(sec, rep, json.dumps(p))
     print("%d runs" % s.count())

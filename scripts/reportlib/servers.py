@@ -10,6 +10,7 @@ attributes: n, server, transport, params, raw, result, ok, failed,
 not_offered, failure, r(path), lat_ms(field)). Standard library only.
 """
 
+from .load import server_names
 from .text import LABEL, TRANSPORTS, count, get, sig, table
 
 AGREE_RATIO = 1.25          # the larger within 25 % of the smaller: agree
@@ -153,16 +154,6 @@ class TransportPart:
         runs = [(s, r) for w in workloads for s, r in w.runs.items() if r is not None]
         self.not_offered = {s: sum(1 for t, r in runs if t == s and r.not_offered) for s in names}
         self.runs_of = {s: sum(1 for t, _ in runs if t == s) for s in names}
-
-
-def server_names(runs, manifest=None):
-    """The folder's servers: the manifest's order, then any other in run order."""
-    listed = (manifest or {}).get("servers")
-    names = [s for s in listed if any(r.server == s for r in runs)] if isinstance(listed, dict) else []
-    for r in runs:
-        if r.server not in names:
-            names.append(r.server)
-    return names
 
 
 def _key(params):

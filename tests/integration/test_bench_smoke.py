@@ -29,7 +29,8 @@ MANIFEST_FIELDS = {
     "versions": ["pushpull", "git_revision", "libcurl", "libmicrohttpd", "libevent", "wslay", "jansson",
                  "openssl", "gnuplot"],
 }
-RUN_FIELDS = ["n", "section", "params", "profile", "command", "status", "failure", "elapsed_s", "result"]
+RUN_FIELDS = ["n", "section", "repeat", "params", "profile", "command", "status", "failure", "elapsed_s",
+              "machine_busy", "result"]
 
 
 class Bench:
@@ -107,8 +108,10 @@ def check_folder(b, profile, method):
     for i, r in enumerate(runs, 1):
         missing = [f for f in RUN_FIELDS if f not in r]
         check(not missing, "run %d lacks %s" % (i, missing))
-        check_eq((r["n"], r["section"], r["status"], r["failure"]), (i, "main", "ok", None),
+        check_eq((r["n"], r["section"], r["repeat"], r["status"], r["failure"]), (i, "main", 1, "ok", None),
                  "run %d (failure %r)" % (i, r.get("failure")))
+        check(r["machine_busy"] is None or 0 <= r["machine_busy"] <= 1, "run %d machine_busy %r"
+              % (i, r["machine_busy"]))
         check_eq(r["params"]["transport"], TRANSPORTS[i - 1], "run %d transport" % i)
         check_eq(r["params"]["profile"], profile, "run %d params.profile" % i)
         check_eq((r["profile"]["name"], r["profile"]["method"]), (profile, method), "run %d profile" % i)

@@ -202,34 +202,39 @@ def t_headline_table():
 
 
 def t_flags():
+    """Run 6 (long poll, 100 subscribers, 24 µs of server CPU per delivery)
+    was flagged by the model without load (mean 2.5× d + s); fan-out
+    explains it now: (100 - 1)/2 × 24 µs. Run 9 (10 ms polls over an 80 ms
+    round trip) is off the model anyway and stays flagged."""
     text = md()
-    bad = table_row(text, ["6", "main", "long poll"])
-    check(bad and "⚠ off by" in bad[0], "run 6 (mean 2.5× the model) is not flagged: %r" % bad)
+    fanout = table_row(text, ["6", "main", "long poll"])
+    check(fanout and "⚠" not in fanout[0], "run 6 (fan-out explains it) is flagged: %r" % fanout)
     good = table_row(text, ["3", "main", "SSE"])
     check(good and "⚠" not in good[0], "run 3 (within 25%% of the model) is flagged: %r" % good)
-    m = re.search(r"\|\s*1\.(\d\d)\s*\|", good[0])
-    check(m, "run 3 has no plain ratio 1.xx: %r" % good[0])
-    head = section(text, "Headline").split("### 100 subscribers")[1]
-    lp = table_row(head, ["long poll"])
-    check(lp and "⚠ off by" in lp[0], "headline long-poll row (100 subscribers) is not flagged: %r" % lp)
+    m = re.search(r"\|\s*[01]\.(\d\d)\s*\|", good[0])
+    check(m, "run 3 has no plain ratio 0.xx or 1.xx: %r" % good[0])
     dis = text.split("### Where the model and the measurement disagree")[1].split("\n## ")[0]
     items = [l for l in dis.splitlines() if l.startswith("- ⚠ ")]
-    check(any("run 6 " in l and "Likely:" in l for l in items), "run 6 missing from the disagreements: %r" % items)
-    check(any("run 9 " in l for l in items), "run 9 (10 ms polls over 80 ms RTT) missing: %r" % items)
-    check(not any("run 3 " in l for l in items), "run 3 listed as a disagreement")
+    check(any("run 9 " in l and "Likely:" in l and "longer than P = 10 ms" in l for l in items),
+          "run 9 (10 ms polls over 80 ms RTT) missing or unexplained: %r" % items)
+    check(not any("run 3 " in l or "run 6 " in l for l in items), "run 3 or 6 listed as a disagreement")
     flagged_rows = [l for l in text.split("## Every run")[1].splitlines() if "⚠" in l]
     check_eq(len(items), sum(l.count("⚠") for l in flagged_rows),
              "one disagreement line per ⚠ in the every-run table")
+    check("%d of 15 successful runs flagged." % len({l.split()[2] for l in items}) in dis, "the flag count")
 
 
 def t_model_stated():
+    """s: the lowest mean of an SSE or WebSocket loopback workload (the
+    fixture has no run with one subscriber per channel: any count)."""
     text = md()
     runs = fixture_runs()
-    s = min(r["result"]["latency_us"]["p50"] for r in runs.values()
+    s = min(r["result"]["latency_us"]["mean"] for r in runs.values()
             if r["status"] == "ok" and r["params"]["transport"] in ("sse", "ws") and r["profile"]["rtt_ms"] == 0)
     body = section(text, "Model against measurement")
     check("s = %s ms" % sig3(s / 1000) in body, "service time s = %s ms not stated" % sig3(s / 1000))
-    for formula in ("P/2 + d + s", "1/(P·r)", "1/max(1, r·(2d+s))", "d = RTT/2"):
+    for formula in ("P/2 + d + s", "1/(P·r)", "1/max(1, r·RT)", "RT = 2d + s + F + Q", "d = RTT/2",
+                    "F = (n − 1)/2 · c", "Q = ρ/(2(1 − ρ)) · S", "RFC 6202"):
         check(formula in body, "model formula %r not stated" % formula)
 
 
@@ -245,11 +250,10 @@ def t_which_when():
         check(want in first, "first sentence lacks %r: %r" % (want, first))
     conns = runs[13]["result"]["cost"]["connections_opened"]
     check("opened %d connections" % conns in text, "no pooling sentence with %d connections" % conns)
-    lowest = min((r["result"]["latency_us"]["p99"], r["params"]["transport"]) for n, r in runs.items()
-                 if r["section"] == "main" and r["params"]["subscribers"] == 100)
-    label = {"poll": "short poll", "longpoll": "long poll", "sse": "SSE", "ws": "WebSocket"}[lowest[1]]
-    check("%s had the lowest p99 latency (%s ms)" % (label, sig3(lowest[0] / 1000)) in text,
-          "lowest-p99 sentence does not name %s at %s ms" % (label, sig3(lowest[0] / 1000)))
+    # One run per transport: no ranking, whatever the numbers.
+    check("no ranking of p99 latency is claimed: each transport ran once" in text,
+          "the single-run folder does not say why it ranks nothing: %r" % text)
+    check("had the lowest" not in text and "had the highest" not in text, "a ranking from single runs")
 
 
 def t_charts_valid_svg():
@@ -356,7 +360,8 @@ def main():
         tap.run("report: header has scenario, machine, versions, runs/failed, profile methods and why", t_header)
         tap.run("report: the failed run and its reason are listed, never hidden", t_failed_run_listed)
         tap.run("report: headline table per subscriber count, every transport, model columns", t_headline_table)
-        tap.run("report: a run off the model by >25% is flagged and explained, one within 25% is not", t_flags)
+        tap.run("report: a fan-out run is explained by the model, a run off it anyway is flagged with its "
+                "reason, one within 25% is not", t_flags)
         tap.run("report: the model's formulas and the service-time estimate are stated", t_model_stated)
         tap.run("report: 'which transport when' sentences carry the fixture's numbers", t_which_when)
         if HAVE_GNUPLOT:

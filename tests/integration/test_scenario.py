@@ -44,26 +44,60 @@ def t_quick():
     check(sc.description.startswith("The default comparison"), "description %r" % sc.description)
     check_eq(list(sc.sections), ["main", "tls"], "sections")
     runs = sc.sections["main"]
-    check_eq(len(runs), 16, "quick.scn runs (4 transports x 2 subscribers x 2 rates)")
+    check_eq(sc.section_info["main"]["repeat"], 3, "main repeats")
+    check_eq(len(runs), 48, "quick.scn main runs (4 transports x 2 subscribers x 2 rates, 3 times)")
     tls = sc.sections["tls"]
+    check_eq(sc.section_info["tls"]["repeat"], 1, "tls runs once")
     check_eq([(p["transport"], p["profile"]) for p in tls], [(t, "tls") for t in scenario.TRANSPORTS],
              "section tls: the four transports on the tls profile")
     same = lambda p: {k: v for k, v in p.items() if k != "profile"}     # noqa: E731
     for p in tls:
         check(any(same(q) == same(p) for q in runs), "tls run %r has no loopback twin in main" % p)
-    combos = {(p["transport"], p["subscribers"], p["rate"]) for p in runs}
+    combos = [(p["transport"], p["subscribers"], p["rate"]) for p in runs]
     want = {(t, s, r) for t in scenario.TRANSPORTS for s in (1, 100) for r in (10, 1000)}
-    check_eq(combos, want, "the product")
+    check_eq(set(combos), want, "the product")
+    check(all(combos.count(c) == 3 for c in want), "every workload and transport three times")
     for p in runs:
         check_eq(tuple(p), scenario.PARAM_KEYS, "param keys")
         check_eq((p["size"], p["poll_interval_ms"], p["duration_s"], p["warmup_s"], p["drain_s"],
                   p["profile"], p["rtt_ms"], p["keepalive"]),
-                 (64, 100, 5, 1, 2, "loopback", 0, True), "fixed values of %r" % p)
-    # transports vary fastest: the four of one setting run back to back
+                 (64, 100, 1, 0.5, 0.5, "loopback", 0, True), "fixed values of %r" % p)
+    # the first repetition runs the transports in file order, back to back
     check_eq([p["transport"] for p in runs[:4]], list(scenario.TRANSPORTS), "transport order")
-    check_eq({(p["subscribers"], p["rate"]) for p in runs[:4]}, {(1, 10)}, "first setting")
+    check_eq({(p["subscribers"], p["rate"]) for p in runs[:12]}, {(1, 10)}, "first workload, three times")
+    check_eq(sc.repeats["main"][:12], [1] * 4 + [2] * 4 + [3] * 4, "repetitions of the first workload")
     check(sc.text.startswith("[scenario]"), "text kept")
     check_eq(sc.section_info["main"]["varies"], ["subscribers", "rate", "transports"], "varies")
+    # make bench must finish in 3 minutes: each run is its warm-up, measured
+    # time and drain, plus about a second to start the client and connect
+    # its subscribers (the server starts once per profile).
+    total = sum(p["warmup_s"] + p["duration_s"] + p["drain_s"] + 1 for p in runs + tls)
+    check(total < 3 * 60, "quick.scn needs about %g s, more than 3 minutes" % total)
+    check("%d x %g s = %g s" % (len(runs + tls), total / len(runs + tls), total) in sc.description,
+          "the description states the budget (%d x %g s = %g s): %r" % (
+              len(runs + tls), total / len(runs + tls), total, sc.description))
+
+
+def t_repeat():
+    """repeat = 3: each workload three times in a row, every transport (and
+    server) in a repetition before the next starts, transports rotating."""
+    p = write(HEAD.replace("transports = sse", "transports = poll longpoll sse ws") +
+              "[section a]\nsubscribers = 1 10\nrepeat = 3\n[section b]\nrate = 5\n")
+    sc = scenario.parse(p)
+    a = sc.sections["a"]
+    got = [(x["subscribers"], rep, x["transport"]) for rep, x in zip(sc.repeats["a"], a)]
+    t = ["poll", "longpoll", "sse", "ws"]
+    want = [(n, rep, t[(rep - 1 + i) % 4]) for n in (1, 10) for rep in (1, 2, 3) for i in range(4)]
+    check_eq(got, want, "interleaved repetitions, transports rotating by one")
+    check_eq(sc.repeats["b"], [1, 1, 1, 1], "a section without repeat runs once")
+    check_eq([(s, rep) for s, rep, _ in sc.entries()][:5], [("a", 1)] * 4 + [("a", 2)], "entries()")
+    two = write(HEAD.replace("transports = sse", "transports = sse ws\nservers = pushpull nchan\nrepeat = 2") +
+                "[section a]\nrate = 5\n")
+    sc2 = scenario.parse(two)
+    check_eq([(rep, x["transport"], x["server"]) for rep, x in zip(sc2.repeats["a"], sc2.sections["a"])],
+             [(1, "sse", "pushpull"), (1, "sse", "nchan"), (1, "ws", "nchan"), (1, "ws", "pushpull"),
+              (2, "ws", "pushpull"), (2, "ws", "nchan"), (2, "sse", "nchan"), (2, "sse", "pushpull")],
+             "with servers: transports rotate per repetition, the first server per transport")
 
 
 def t_smoke():
@@ -237,6 +271,11 @@ BAD = [
     ("a peer off loopback", "[scenario]\nname = t\n[defaults]\ntransports = sse\nservers = pushpull nchan\n"
      "[section a]\nrate = 1\nprofiles = loopback wan\n", 5, "nchan runs on the loopback profile only"),
     ("a peer on tls", HEAD + "[section a]\nprofiles = tls\nservers = nchan\n", 9, "profile tls"),
+    ("repeat 0", HEAD + "[section a]\nrepeat = 0\n", 8, "repeat: bad count '0': from 1 to 100"),
+    ("repeat a list", HEAD + "[section a]\nrepeat = 2 3\n", 8, "repeat: takes one value"),
+    ("repeat too many", "[scenario]\nname = t\n[defaults]\ntransports = sse\nrepeat = 101\n", 5,
+     "from 1 to 100"),
+    ("repeat in [scenario]", "[scenario]\nname = t\nrepeat = 2\n", 3, "belongs in [defaults]"),
 ]
 
 
@@ -275,13 +314,16 @@ def t_dry_run():
     text = r.stdout.decode()
     check_eq(r.returncode, 0, "exit status (stderr %r)" % r.stderr[-500:])
     lines = text.strip().splitlines()
-    check_eq(lines[-1], "20 runs", "last line")
+    check_eq(lines[-1], "52 runs", "last line")
     clients = [x for x in lines if "pushpull-client " in x and not x.startswith("#")]
-    check_eq(len(clients), 20, "client commands")
+    check_eq(len(clients), 52, "client commands")
     check(all(("--cacert TMP/cert.pem" in x) == ("https://" in x) for x in clients), "--cacert with https://")
     check_eq(sum("--url https://" in x for x in clients), 4, "tls runs of quick.scn")
     check(any("--tls-cert TMP/cert.pem --tls-key TMP/key.pem" in x for x in lines), "tls server command")
     check("--transport poll" in clients[0] and "--json %s/client/1.json" % out in clients[0], clients[0])
+    heads = [x for x in lines if x.startswith("# [")]
+    check(heads[4].endswith("(repetition 2 of 3)") and "longpoll" in heads[4], "run 5 %r" % heads[4])
+    check(not any("repetition" in x for x in heads[48:]), "the tls section runs once")
     check(not os.path.exists(out), "--dry-run created the results folder")
     r = bench("bench/full.scn", "--dry-run", "--only-section", "profiles", "--duration", "1s")
     lines = r.stdout.decode().strip().splitlines()
@@ -340,8 +382,9 @@ def t_bench_errors():
 
 def main():
     tap = Tap(__file__, watchdog_s=80)
-    tap.run("quick.scn: 16 runs, 4 transports x 2 subscriber counts x 2 rates; 4 tls twins of the busiest",
-            t_quick)
+    tap.run("quick.scn: 4 transports x 2 subscriber counts x 2 rates, 3 times, interleaved; 4 tls twins of "
+            "the busiest; under 3 minutes by the budget its description states", t_quick)
+    tap.run("repeat = 3: runs interleaved by repetition, transports rotating (and servers)", t_repeat)
     tap.run("smoke.scn: 4 runs", t_smoke)
     tap.run("peers.scn: every workload on the five servers, 1000 x 1000 left out, under 6 minutes", t_peers)
     tap.run("servers: default pushpull, innermost, first server alternating per workload", t_servers)
