@@ -5,7 +5,9 @@
 #   make test-browser   the live page in headless chromium (tests/browser/)
 #   make bench      bench/quick.scn: the four transports compared, results/
 #   make bench-full bench/full.scn: every sweep and network profile
-#   make bench-peers bench/peers.scn: pushpull-server and Nchan side by side
+#   make bench-peers bench/peers.scn: pushpull-server and the four peers side by side
+#   make bench-library bench/library.scn: socket.io beside express + ws, with churn
+#   make docs       regenerate docs/TRANSPORTS.md's captures and figures (scripts/docs.py)
 #   make report RESULTS=results/<folder>   re-render a folder's report.md
 #   make bench-server   /poll req/s against nginx's static answer (wrk)
 #   make bench-client   client poll rate against wrk; client vs server CPU/msg
@@ -60,7 +62,7 @@ CLIENT_OBJ := $(CLIENT_SRC:%.c=$(OUT)/%.o)
 RELAY_OBJ  := $(RELAY_SRC:%.c=$(OUT)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
 
-.PHONY: FORCE all deps test test-browser bench bench-full bench-peers report bench-server bench-client bench-scale \
+.PHONY: FORCE all deps test test-browser bench bench-full bench-peers bench-library docs report bench-server bench-client bench-scale \
         clean
 PROGRAMS := $(BIN)/pushpull-server $(BIN)/pushpull-client \
             $(BIN)/pushpull-relay
@@ -170,6 +172,16 @@ bench-full: all
 # install-deps installs Nginx and Nchan), interleaved; under 6 minutes.
 bench-peers: all
 	$(Q)scripts/install-deps.sh --bench && PUSHPULL_BIN=$(CURDIR)/$(BIN) /usr/bin/python3 scripts/bench.py bench/peers.scn
+
+# socket.io against express + ws on node, with and without churn (the
+# guide's "A library on top"); about 2 minutes.
+bench-library: all
+	$(Q)scripts/install-deps.sh --bench && PUSHPULL_BIN=$(CURDIR)/$(BIN) /usr/bin/python3 scripts/bench.py bench/library.scn
+
+# The guide's generated parts: traffic captured from the server just built,
+# figures from results/reference/{quick,peers,library} (scripts/docs.py).
+docs: all
+	$(Q)PUSHPULL_BIN=$(CURDIR)/$(BIN) /usr/bin/python3 scripts/docs.py
 
 report:
 	$(if $(RESULTS),,$(error usage: make report RESULTS=results/<folder>))
