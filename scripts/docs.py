@@ -3,7 +3,7 @@
 
     PUSHPULL_BIN=bin /usr/bin/python3 scripts/docs.py [--output FILE]
 
-The guide marks each generated part
+The guide (and README.md) mark each generated part
 
     <!-- generated:NAME -->
     ...
@@ -35,7 +35,7 @@ import traffic  # noqa: E402
 from reportlib import guide  # noqa: E402
 from reportlib.load import FolderError  # noqa: E402
 
-GUIDE = os.path.join(REPO, "docs", "TRANSPORTS.md")
+FILES = ("docs/TRANSPORTS.md", "README.md")      # the files with generated parts
 MARKED = re.compile(r"(<!-- generated:([a-z0-9-]+) -->\n)(.*?)(<!-- /generated -->)", re.S)
 
 
@@ -43,20 +43,25 @@ class DocsError(Exception):
     pass
 
 
-def fill(text, blocks):
-    """The guide with every marked part replaced by its block."""
-    used = set()
-
+def fill(text, blocks, used, where="docs/TRANSPORTS.md"):
+    """The text with every marked part replaced by its block; the names
+    filled are added to the set used."""
     def one(m):
         name = m.group(2)
         if name not in blocks:
-            raise DocsError("docs/TRANSPORTS.md: <!-- generated:%s --> names no generated block" % name)
+            raise DocsError("%s: <!-- generated:%s --> names no generated block" % (where, name))
         used.add(name)
         return m.group(1) + blocks[name].rstrip("\n") + "\n" + m.group(4)
-    out = MARKED.sub(one, text)
+    return MARKED.sub(one, text)
+
+
+def fill_all(texts, blocks):
+    """{path: text} -> {path: filled text}; every block must be used somewhere."""
+    used = set()
+    out = {path: fill(text, blocks, used, path) for path, text in texts.items()}
     unused = sorted(set(blocks) - used)
     if unused:
-        raise DocsError("docs/TRANSPORTS.md has no marker for: %s" % ", ".join(unused))
+        raise DocsError("no marker in %s for: %s" % (" or ".join(texts), ", ".join(unused)))
     return out
 
 
@@ -74,21 +79,27 @@ def write(path, text):
 
 
 def main(argv):
-    ap = argparse.ArgumentParser(description="Regenerate docs/TRANSPORTS.md's generated parts.")
-    ap.add_argument("--output", help="write here instead of rewriting the guide")
+    ap = argparse.ArgumentParser(description="Regenerate the generated parts of %s." % " and ".join(FILES))
+    ap.add_argument("--output", metavar="DIR", help="write the files under DIR (same relative paths) "
+                    "instead of rewriting them")
     a = ap.parse_args(argv[1:])
     binary = os.path.join(os.environ.get("PUSHPULL_BIN", os.path.join(REPO, "bin")), "pushpull-server")
     try:
-        with open(GUIDE, encoding="utf-8") as f:
-            old = f.read()
-        new = fill(old, all_blocks(binary))
+        old = {}
+        for rel in FILES:
+            with open(os.path.join(REPO, rel), encoding="utf-8") as f:
+                old[rel] = f.read()
+        new = fill_all(old, all_blocks(binary))
     except (DocsError, FolderError, capture.CaptureError, OSError) as e:
         print("docs.py: %s" % e, file=sys.stderr)
         return 2
-    out = a.output or GUIDE
-    if a.output or new != old:
-        write(out, new)
-    print("%s %s" % ("wrote" if a.output or new != old else "unchanged:", os.path.relpath(out, REPO)))
+    for rel in FILES:
+        out = os.path.join(a.output or REPO, rel)
+        changed = a.output or new[rel] != old[rel]
+        if changed:
+            os.makedirs(os.path.dirname(out), exist_ok=True)
+            write(out, new[rel])
+        print("%s %s" % ("wrote" if changed else "unchanged:", out))
     return 0
 
 

@@ -18,8 +18,12 @@ const LATENCY_WINDOW = 101;         // messages behind the median
 const encoder = new TextEncoder();
 const byteLength = (s) => encoder.encode(s).length;
 
-// The browser's wall clock in ms at sub-ms resolution (Date.now() has whole
-// ms only, which makes loopback latencies of 0.3 ms read as 0 or -1).
+// The page's monotonic clock anchored to the wall clock at page load, in ms
+// at sub-ms resolution (Date.now() has whole ms only, which makes loopback
+// latencies of 0.3 ms read as 0 or -1). Not adjusted by NTP after the page
+// loaded: it drifts from the server's CLOCK_REALTIME over long sessions or
+// across a sleep, so latencies against the server's ts hold on one host,
+// approximately, for a fresh page.
 const nowMs = () => performance.timeOrigin + performance.now();
 
 const TRANSPORTS = [

@@ -46,6 +46,14 @@ def quick_table(q):
                                    note) if x)
 
 
+def readme_quick(q):
+    """README's headline: the busiest quick workload."""
+    rows = [(q.cell(t, section="main", subscribers=100, rate=1000), None, [])
+            for t in ("poll", "longpoll", "sse", "ws")]
+    return "\n\n".join(x for x in (source_line(q, repeats_words(q)), cite.rows_table(
+        rows, ["p50", "p99", "deliv", "req", "bytes", "srv", "lost"]), cite.limited_note([c for c, _, _ in rows])) if x)
+
+
 def quick_poll_cost(q):
     one = q.cell("poll", section="main", subscribers=1, rate=10)
     many = q.cell("poll", section="main", subscribers=100, rate=1000)
@@ -182,6 +190,7 @@ def library_verdict(lib):
 def blocks(repo):
     q, p, lib = cite.Source(repo, QUICK), cite.Source(repo, PEERS), cite.Source(repo, LIBRARY)
     return {
+        "readme-quick": readme_quick(q),
         "quick-table": quick_table(q),
         "quick-poll-cost": quick_poll_cost(q),
         "quick-verdicts": quick_verdicts(q),
