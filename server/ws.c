@@ -39,6 +39,8 @@ struct ws_conn {
     struct event *rev, *wev;
     struct event *close_timer;        /* made when a close starts */
     bool wev_on;                      /* wev waits for the socket to be writable */
+    bool dirty;                       /* on the flush list */
+    struct ws_conn *dirty_next;
     char *extra;                      /* bytes MHD read past the request */
     size_t extra_len, extra_off;
     struct ws_conn *prev, *next;      /* every open connection */
@@ -49,6 +51,11 @@ struct ws_pending {                   /* from the request to the upgrade */
 };
 
 static struct ws_conn *conns;
+/* Connections with frames queued by publishes, flushed together by one
+ * zero-delay timer: it runs after the I/O of the next loop pass, so
+ * whatever is published meanwhile goes in the same write. */
+static struct ws_conn *dirty_head, *dirty_tail;
+static struct event *flush_ev;
 
 /* ---- the session's I/O ------------------------------------------------- */
 
@@ -95,12 +102,58 @@ static ssize_t conn_writev(void *ctx, const struct iovec *iov, int n, bool *bloc
     return w;
 }
 
-/* Frames were queued by a publish elsewhere: flush once this turn's
- * other callbacks are done, so they all go in one write. */
+static void ws_apply(struct ws_conn *c, enum ws_next next);
+
+static void ws_on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    struct ws_conn *c;
+    while ((c = dirty_head)) {
+        dirty_head = c->dirty_next;
+        if (!dirty_head)
+            dirty_tail = NULL;
+        c->dirty = false;
+        ws_apply(c, ws_session_flush(c->session));
+    }
+}
+
+static void dirty_remove(struct ws_conn *c)
+{
+    struct ws_conn **p = &dirty_head, *prev = NULL;
+    while (*p != c) {
+        prev = *p;
+        p = &(*p)->dirty_next;
+    }
+    *p = c->dirty_next;
+    if (dirty_tail == c)
+        dirty_tail = prev;
+    c->dirty = false;
+}
+
+/* Frames were queued by a publish elsewhere: flush after this loop
+ * pass and the next one's I/O, so they all go in one write. */
 static void conn_wake(void *ctx)
 {
     struct ws_conn *c = ctx;
-    event_active(c->wev, EV_WRITE, 0);
+    if (c->dirty)
+        return;
+    if (!flush_ev && !(flush_ev = evtimer_new(c->srv->base, ws_on_flush, NULL))) {
+        event_active(c->wev, EV_WRITE, 0);    /* out of memory: flush alone */
+        return;
+    }
+    c->dirty = true;
+    c->dirty_next = NULL;
+    if (dirty_tail)
+        dirty_tail->dirty_next = c;
+    else
+        dirty_head = c;
+    dirty_tail = c;
+    if (!evtimer_pending(flush_ev, NULL)) {
+        struct timeval zero = { 0, 0 };
+        evtimer_add(flush_ev, &zero);
+    }
 }
 
 static const struct ws_io conn_io = {
@@ -123,6 +176,8 @@ static void ws_destroy(struct ws_conn *c)
             ;
     }
     ws_session_free(c->session);
+    if (c->dirty)
+        dirty_remove(c);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -384,5 +439,9 @@ size_t ws_shutdown(struct server *srv, bool force)
     }
     for (struct ws_conn *c = conns; c; c = c->next)
         open++;
+    if (force && flush_ev) {          /* the last call: the loop goes next */
+        event_free(flush_ev);
+        flush_ev = NULL;
+    }
     return open;
 }
