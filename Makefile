@@ -196,9 +196,12 @@ FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE $(WARN) -g -O1 -fno-omit-frame-pointer \
                 -Icommon -Iclient -Iserver -MMD -MP $(call pkg_cflags,$(FUZZ_PKGS))
 FUZZ_NAMES   := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 # What the drivers drive: common/, the client's SSE parser, the server's bus
-# (with the cursor check and fanout), the server's edge checks.
+# (with the cursor check and fanout), the WebSocket session (with its queue
+# and the shared messages), the server's edge checks.
 FUZZ_MOD_OBJ := $(patsubst %.c,$(FUZZ_OUT)/obj/%.o,$(COMMON_SRC) client/sse_parser.c \
-                  server/bus.c server/cursor.c server/fanout.c server/edge.c)
+                  server/bus.c server/cursor.c server/fanout.c server/edge.c \
+                  server/wssession.c server/outq.c server/shbuf.c server/wire.c \
+                  server/ratebucket.c)
 
 .PHONY: fuzz fuzz-smoke fuzz-build fuzz-deps test-valgrind
 fuzz-deps:

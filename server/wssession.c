@@ -78,7 +78,8 @@ static void queue_frame(struct ws_session *s, uint8_t opcode, const void *payloa
 {
     uint8_t frame[WIRE_WS_HEADER_MAX + CURSOR_MARKER_MAX];
     size_t h = wire_ws_header(frame, opcode, len);
-    memcpy(frame + h, payload, len);
+    if (len)                          /* an empty close has no body at all */
+        memcpy(frame + h, payload, len);
     outq_push_copy(&s->q, frame, h + len);
     if (!s->blocked)
         session_wake(s);
@@ -314,6 +315,8 @@ static void frame_start(struct ws_session *s, const struct wslay_frame_iocb *f)
 static void frame_data(struct ws_session *s, const uint8_t *p, size_t n)
 {
     struct ws_reader *r = s->rd;
+    if (n == 0)                       /* an empty frame: r->msg may be NULL */
+        return;
     if (r->opcode >= OP_CLOSE) {      /* wslay caps control payloads at 125 */
         memcpy(r->ctrl + r->ctrl_len, p, n);
         r->ctrl_len += n;
