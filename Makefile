@@ -9,6 +9,7 @@
 #   make bench-server   /poll req/s against nginx's static answer (wrk)
 #   make bench-client   client poll rate against wrk; client vs server CPU/msg
 #   make bench-scale    ~20k concurrent SSE + WS subscribers: RSS, connect rate, p99
+#   make bench-fanout   one channel's fan-out against Nchan: CPU/msg, p99, RSS/sub
 
 VERSION := 0.1.0
 CC      ?= cc
@@ -59,7 +60,7 @@ CLIENT_OBJ := $(CLIENT_SRC:%.c=$(OUT)/%.o)
 RELAY_OBJ  := $(RELAY_SRC:%.c=$(OUT)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
 
-.PHONY: FORCE all deps test test-browser bench bench-full report bench-server bench-client bench-scale clean
+.PHONY: FORCE all deps test test-browser bench bench-full report bench-server bench-client bench-scale bench-fanout clean
 PROGRAMS := $(BIN)/pushpull-server $(BIN)/pushpull-client \
             $(BIN)/pushpull-relay
 all: $(PROGRAMS)
@@ -178,6 +179,12 @@ bench-client: all $(RAWSUB)
 # SCALE_ARGS passes its flags, e.g. SCALE_ARGS="--sse 5000 --ws 5000").
 bench-scale: all
 	$(Q)PUSHPULL_BIN=$(CURDIR)/$(BIN) /usr/bin/python3 scripts/bench-scale.py $(SCALE_ARGS)
+
+# One channel's SSE and WebSocket fan-out, pushpull-server against Nchan
+# (peers/nchan), alternating, ~5 minutes (scripts/bench-fanout.py;
+# FANOUT_ARGS passes its flags, e.g. FANOUT_ARGS="--points 100x1000").
+bench-fanout: all
+	$(Q)PUSHPULL_BIN=$(CURDIR)/$(BIN) /usr/bin/python3 scripts/bench-fanout.py $(FANOUT_ARGS)
 
 # ---- hardening: fuzzing and valgrind (issue 6) ------------------------------
 #   make fuzz          build the libFuzzer drivers (tests/fuzz/) with clang into
