@@ -1,6 +1,7 @@
 /* The pub/sub bus: channels, their history rings and their subscribers.
  * It knows nothing of HTTP or of any transport: a transport embeds a
- * struct bus_sub in its own state and is called back per message. */
+ * struct bus_sub in its own state and is called back per message. A
+ * message's bytes on each transport are made once, by wire.h. */
 #ifndef PUSHPULL_BUS_H
 #define PUSHPULL_BUS_H
 
