@@ -12,6 +12,7 @@
 #   make bench-server   /poll req/s against nginx's static answer (wrk)
 #   make bench-client   client poll rate against wrk; client vs server CPU/msg
 #   make bench-scale    ~20k concurrent SSE + WS subscribers: RSS, connect rate, p99
+#   make bench-fanout   one channel's fan-out against Nchan: CPU/msg, p99, RSS/sub
 
 VERSION := 0.1.0
 CC      ?= cc
@@ -63,7 +64,7 @@ RELAY_OBJ  := $(RELAY_SRC:%.c=$(OUT)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
 
 .PHONY: FORCE all deps test test-browser bench bench-full bench-peers bench-library docs report bench-server bench-client bench-scale \
-        clean
+        bench-fanout clean
 PROGRAMS := $(BIN)/pushpull-server $(BIN)/pushpull-client \
             $(BIN)/pushpull-relay
 all: $(PROGRAMS)
@@ -198,6 +199,12 @@ bench-client: all $(RAWSUB)
 bench-scale: all
 	$(Q)PUSHPULL_BIN=$(CURDIR)/$(BIN) /usr/bin/python3 scripts/bench-scale.py $(SCALE_ARGS)
 
+# One channel's SSE and WebSocket fan-out, pushpull-server against Nchan
+# (peers/nchan), alternating, ~5 minutes (scripts/bench-fanout.py;
+# FANOUT_ARGS passes its flags, e.g. FANOUT_ARGS="--points 100x1000").
+bench-fanout: all
+	$(Q)PUSHPULL_BIN=$(CURDIR)/$(BIN) /usr/bin/python3 scripts/bench-fanout.py $(FANOUT_ARGS)
+
 # ---- hardening: fuzzing and valgrind (issue 6) ------------------------------
 #   make fuzz          build the libFuzzer drivers (tests/fuzz/) with clang into
 #                      build/fuzz/ and run each for FUZZ_SECONDS (60) on a copy
@@ -215,10 +222,13 @@ FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE $(WARN) -g -O1 -fno-omit-frame-pointer \
                 -Icommon -Iclient -Iserver -MMD -MP $(call pkg_cflags,$(FUZZ_PKGS))
 FUZZ_NAMES   := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 # What the drivers drive: common/, the client's SSE parser and socket.io
-# packet decoder, the server's bus (with the cursor check and fanout) and
-# its edge checks.
+# packet decoder, the server's bus (with the cursor check and fanout), the
+# WebSocket session (with its queue and the shared messages), the server's
+# edge checks.
 FUZZ_MOD_OBJ := $(patsubst %.c,$(FUZZ_OUT)/obj/%.o,$(COMMON_SRC) client/sse_parser.c client/sio_packet.c \
-                  server/bus.c server/cursor.c server/fanout.c server/edge.c)
+                  server/bus.c server/cursor.c server/fanout.c server/edge.c \
+                  server/wssession.c server/outq.c server/shbuf.c server/wire.c \
+                  server/ratebucket.c)
 
 .PHONY: fuzz fuzz-smoke fuzz-build fuzz-deps test-valgrind
 fuzz-deps:

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "envelope.h"
 #include "parse.h"
+#include "wire.h"
 
 struct bus_channel {
     struct bus_channel *hash_next;
@@ -58,7 +58,8 @@ struct bus *bus_new(size_t history, size_t max_channels)
 static void channel_free(struct bus_channel *ch)
 {
     for (size_t i = 0; i < ch->cap; i++)
-        free(ch->ring[i]);
+        if (ch->ring[i])
+            shbuf_unref(&ch->ring[i]->hold);
     free(ch->ring);
     free(ch);
 }
@@ -130,28 +131,16 @@ size_t bus_channel_count(const struct bus *bus) { return bus->nchannels; }
 uint64_t bus_last_id(const struct bus_channel *ch) { return ch->last_id; }
 size_t bus_subscriber_count(const struct bus_channel *ch) { return ch->nsubs; }
 
-static struct bus_msg *msg_new(uint64_t id, uint64_t ts, const char *data, size_t len)
-{
-    /* The envelope is encoded once here; every transport sends these bytes. */
-    size_t json_len = envelope_len(id, ts, data, len);
-    struct bus_msg *m = malloc(sizeof *m + json_len + 1);
-    if (!m)
-        return NULL;
-    m->id = id;
-    m->ts_us = ts;
-    m->json_len = envelope_write(m->json, id, ts, data, len);
-    return m;
-}
-
 const struct bus_msg *bus_publish(struct bus_channel *ch, const char *data,
                                   size_t len, uint64_t ts_us)
 {
     uint64_t id = ch->last_id + 1;
-    struct bus_msg *m = msg_new(id, ts_us, data, len);
+    struct bus_msg *m = wire_msg_new(id, ts_us, data, len);
     if (!m)
         return NULL;
     size_t slot = (size_t)((id - 1) % ch->cap);
-    free(ch->ring[slot]);         /* evicts id - cap, if retained */
+    if (ch->ring[slot])           /* evicts id - cap: queues may still hold it */
+        shbuf_unref(&ch->ring[slot]->hold);
     ch->ring[slot] = m;
     ch->last_id = id;
     if (ch->retained < ch->cap)

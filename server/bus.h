@@ -1,23 +1,40 @@
 /* The pub/sub bus: channels, their history rings and their subscribers.
  * It knows nothing of HTTP or of any transport: a transport embeds a
- * struct bus_sub in its own state and is called back per message. */
+ * struct bus_sub in its own state and is called back per message. A
+ * message's bytes on each transport are made once, by wire.h. */
 #ifndef PUSHPULL_BUS_H
 #define PUSHPULL_BUS_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "shbuf.h"
+
 struct bus;
 struct bus_channel;
 
-/* One published message, shared by every reader and kept in the channel's
- * ring. `json` is the wire envelope {"id","ts","data"}, NUL-terminated. */
+/* One published message, shared by every reader: the channel's ring holds
+ * one reference, every outbound queue that has it one more (shbuf.h), so
+ * it lives until the last queue lets go and the ring has moved on. Its
+ * bytes on each transport are made once (wire.h). */
 struct bus_msg {
+    struct shbuf hold;                /* first: the block is freed through it */
     uint64_t id;
     uint64_t ts_us;
+    const char *json;                 /* {"id","ts","data"}, NUL-terminated */
     size_t json_len;
-    char json[];
+    const char *sse;                  /* "id: N\ndata: <json>\n\n" */
+    size_t sse_len;
+    const uint8_t *ws;                /* an unmasked text frame of the json */
+    size_t ws_len;
 };
+
+/* The message's reference count: taking a reference does not change the
+ * message, so a reader with a const message may. */
+static inline struct shbuf *bus_msg_hold(const struct bus_msg *m)
+{
+    return (struct shbuf *)&m->hold;
+}
 
 struct bus_sub;
 /* Called once per message published after bus_subscribe(). The callback may

@@ -41,7 +41,7 @@ static const char usage[] =
     "  --max-queue SIZE      per-subscriber outbound queue (SSE/WS) (1MiB)\n"
     "  --max-channels N      channels before answering 503          (65536)\n"
     "  --connection-memory SIZE  per-connection buffer; caps request line and\n"
-    "                        headers (about SIZE - 256 bytes; more: 431) (8KiB)\n"
+    "                        headers (about SIZE - 256 bytes; more: 431) (4KiB)\n"
     "  --heartbeat DUR       SSE comment / WS ping period           (15s)\n"
     "  --longpoll-timeout DUR  long-poll wait without ?timeout=     (30s)\n"
     "  --longpoll-max DUR    cap on a long poll's ?timeout=         (120s)\n"
@@ -273,7 +273,10 @@ int main(int argc, char **argv)
             .max_connections = 10000,
             .max_queue = 1024 * 1024,
             .max_channels = 65536,
-            .connection_memory = 8192,
+            /* libmicrohttpd keeps this pool for a stream's or a
+             * WebSocket's whole life: 8 KiB made an idle subscriber cost
+             * more than 7.5 KiB (issue 11). */
+            .connection_memory = 4096,
             .heartbeat_us = 15000000,
             .longpoll_timeout_us = 30000000,
             .longpoll_max_us = 120000000,

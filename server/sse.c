@@ -1,7 +1,10 @@
 /* GET /sse/{ch}: Server-Sent Events. The response body comes from a reader
- * callback that drains this stream's buffer; with nothing queued the reader
- * suspends the connection, and a message or heartbeat resumes it. */
-#include <event2/buffer.h>
+ * callback that drains this stream's queue; with nothing queued the reader
+ * suspends the connection, and a message or heartbeat resumes it. The
+ * queue references each message's SSE event, made once at publish
+ * (wire.h): the reader copies those shared bytes straight into MHD's
+ * write buffer, which is as far as libmicrohttpd 0.9.75 lets a body go
+ * without a copy (a content reader fills MHD's buffer; MHD then sends it). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,22 +14,26 @@
 #include "cursor.h"
 #include "fanout.h"
 #include "http.h"
+#include "outq.h"
 #include "parse.h"
 #include "query.h"
 #include "server.h"
 #include "stats.h"
 #include "transports.h"
 
-#define SSE_RETRY_MS 1000
-/* MHD allocates this per stream: 16 KiB made an idle SSE subscriber cost
- * 27 KB of RSS, 2 KiB 12 KB. Larger events just take several calls. */
-#define SSE_BLOCK 2048
+/* MHD allocates this per stream (calloc), but a chunked answer (HTTP/1.1)
+ * never uses it: the reader writes into the connection's own buffer. Only
+ * an HTTP/1.0 stream reads through it, in more calls when it is small. */
+#define SSE_BLOCK 256
+
+static const char sse_retry[] = "retry: 1000\n\n";
+static const char sse_beat[] = ": heartbeat\n\n";
 
 struct sse_stream {
     struct fanout fan;                /* first: fanout calls back with it */
     struct server *srv;
     struct MHD_Connection *conn;
-    struct evbuffer *out;
+    struct outq q;
     bool suspended, ending;
     char tag[CHANNEL_NAME_MAX + 1];   /* ?tag=, for POST /drop/sse; "" when none */
     struct sse_stream *prev, *next;   /* every open stream */
@@ -45,7 +52,17 @@ static void sse_wake(struct sse_stream *s)
 
 static size_t sse_queued(struct fanout *f)
 {
-    return evbuffer_get_length(((struct sse_stream *)f)->out);
+    return outq_bytes(&((struct sse_stream *)f)->q);
+}
+
+/* An event of this stream's own (the cursor markers): "event: NAME\n",
+ * any extra lines, "data: TEXT\n\n". */
+static void sse_push_event(struct sse_stream *s, const char *name, const char *extra,
+                           const char *text)
+{
+    char ev[CURSOR_MARKER_MAX + 64];
+    int n = snprintf(ev, sizeof ev, "event: %s\n%sdata: %s\n\n", name, extra, text);
+    outq_push_copy(&s->q, ev, (size_t)n);
 }
 
 static void sse_send_gap(struct fanout *f, uint64_t since, uint64_t first, uint64_t lost)
@@ -53,25 +70,24 @@ static void sse_send_gap(struct fanout *f, uint64_t since, uint64_t first, uint6
     struct sse_stream *s = (struct sse_stream *)f;
     char text[CURSOR_MARKER_MAX];
     cursor_gap(text, since, first, lost);
-    evbuffer_add_printf(s->out, "event: gap\ndata: %s\n\n", text);
+    sse_push_event(s, "gap", "", text);
     sse_wake(s);
 }
 
 static void sse_send_msg(struct fanout *f, const struct bus_msg *m)
 {
     struct sse_stream *s = (struct sse_stream *)f;
-    evbuffer_add_printf(s->out, "id: %llu\ndata: ", (unsigned long long)m->id);
-    evbuffer_add(s->out, m->json, m->json_len);
-    evbuffer_add(s->out, "\n\n", 2);
+    if (outq_push(&s->q, bus_msg_hold(m), m->sse, m->sse_len) != 0)
+        return;
     stats.deliveries[T_SSE]++;
     sse_wake(s);
 }
 
 static void sse_drop(struct fanout *f)
 {
-    /* A slow consumer: what it has not read is discarded, the stream ends. */
+    /* A slow consumer: what it has not read is released, the stream ends. */
     struct sse_stream *s = (struct sse_stream *)f;
-    evbuffer_drain(s->out, evbuffer_get_length(s->out));
+    outq_clear(&s->q);
     /* MHD only calls the reader when the socket takes more, which a client
      * that stopped reading never allows: cut the socket so MHD's next send
      * fails and it closes the connection. */
@@ -95,11 +111,11 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
     struct sse_stream *s = cls;
     if (s->fan.dropped)
         return MHD_CONTENT_READER_END_WITH_ERROR;
-    int n = evbuffer_remove(s->out, buf, max);
+    size_t n = outq_copy_out(&s->q, buf, max);
     if (n > 0) {
         stats.bytes_out[T_SSE] += (uint64_t)n;
         fanout_pump(&s->fan);         /* room again: pull more of a backlog */
-        return n;
+        return (ssize_t)n;
     }
     if (s->ending)
         return MHD_CONTENT_READER_END_OF_STREAM;
@@ -119,7 +135,7 @@ static void sse_free(void *cls)
         streams = s->next;
     if (s->next)
         s->next->prev = s->prev;
-    evbuffer_free(s->out);
+    outq_clear(&s->q);
     stats.open[T_SSE]--;
     free(s);
 }
@@ -149,10 +165,10 @@ static void sse_hello(struct sse_stream *s, const struct bus_channel *ch,
 {
     char text[CURSOR_MARKER_MAX];
     cursor_hello(text, s->srv->epoch, bus_last_id(ch));
-    evbuffer_add_printf(s->out, "event: hello\ndata: %s\n\n", text);
+    sse_push_event(s, "hello", "", text);
     if (reset) {
         cursor_reset(text, s->srv->epoch, c->since, bus_last_id(ch));
-        evbuffer_add_printf(s->out, "event: reset\nid: 0\ndata: %s\n\n", text);
+        sse_push_event(s, "reset", "id: 0\n", text);
     }
 }
 
@@ -197,10 +213,8 @@ enum MHD_Result sse_handle(struct request *req, struct MHD_Connection *conn)
     if (req->head)
         return sse_head(conn);
     struct sse_stream *s = calloc(1, sizeof *s);
-    if (!s || !(s->out = evbuffer_new())) {
-        free(s);
+    if (!s)
         return MHD_NO;
-    }
     s->srv = req->srv;
     s->conn = conn;
     if (tag)
@@ -210,7 +224,7 @@ enum MHD_Result sse_handle(struct request *req, struct MHD_Connection *conn)
         streams->prev = s;
     streams = s;
     stats.open[T_SSE]++;
-    evbuffer_add_printf(s->out, "retry: %d\n\n", SSE_RETRY_MS);
+    outq_push(&s->q, NULL, sse_retry, sizeof sse_retry - 1);
     struct MHD_Response *r = MHD_create_response_from_callback(
         MHD_SIZE_UNKNOWN, SSE_BLOCK, sse_read, s, sse_free);
     if (!r) {
@@ -266,7 +280,7 @@ void sse_heartbeat(struct server *srv)
         if (s->ending || s->fan.dropped)
             continue;
         /* Also how a stream learns its client left: the write fails. */
-        evbuffer_add(s->out, ": heartbeat\n\n", 13);
+        outq_push(&s->q, NULL, sse_beat, sizeof sse_beat - 1);
         sse_wake(s);
     }
 }

@@ -10,6 +10,7 @@
 #include "bus.h"
 #include "clock.h"
 #include "server.h"
+#include "shbuf.h"
 
 struct stats stats;
 
@@ -72,6 +73,11 @@ char *stats_render_json(const struct server *srv, size_t *len)
         "rss_bytes", (json_int_t)u.rss_bytes);
     if (!doc)
         return NULL;
+    /* Messages (every encoding) and subscribers' own frames that a ring or
+     * a queue still references: where message memory goes. */
+    json_object_set_new(doc, "shared", json_pack("{s:I, s:I}",
+                        "blocks", (json_int_t)shbuf_live_blocks(),
+                        "bytes", (json_int_t)shbuf_live_bytes()));
     const struct { const char *name; uint64_t v; } refused[] = {
         { "unauthorized", stats.unauthorized },
         { "origin_refused", stats.origin_refused },
@@ -166,6 +172,9 @@ char *stats_render_metrics(const struct server *srv, size_t *len)
                  u.user_s + u.sys_s);
     metric_value(f, "process_resident_memory_bytes", "gauge", "Resident memory.",
                  (double)u.rss_bytes);
+    metric_value(f, "shared_bytes", "gauge",
+                 "Messages and frames still referenced by a history ring or a queue.",
+                 (double)shbuf_live_bytes());
     metric_value(f, "start_time_seconds", "gauge",
                  "When this server started: its epoch (Pushpull-Epoch), in seconds.",
                  (double)srv->epoch / 1e6);

@@ -4,13 +4,15 @@
 #include <gnutls/gnutls.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
-#include "sendhold.h"
+
+/* GnuTLS's largest record payload. */
+#define WSTLS_RECORD_MAX 16384
 
 struct wstls {
     gnutls_session_t session;
     int fd;
-    struct send_hold hold;            /* a frame header waiting for its payload */
     bool blocked;                     /* GnuTLS holds a record the socket did not take */
 };
 
@@ -32,34 +34,66 @@ struct wstls *wstls_open(struct MHD_Connection *conn)
 
 int wstls_fd(const struct wstls *t) { return t->fd; }
 
-/* One TLS record (GnuTLS cuts a longer write at the record size and says
- * how much went). After GNUTLS_E_AGAIN the caller retries with the same
- * bytes (wslay resends the rest of the frame; the header is still held),
- * which is what GnuTLS asks: it then finishes the record it kept. */
-static ssize_t record_write(void *ud, const uint8_t *p, size_t len)
+/* The record GnuTLS holds after GNUTLS_E_AGAIN: finish it (NULL, 0 asks
+ * for exactly that). 1 done, 0 still blocked, -1 gone. */
+static int finish_held(struct wstls *t)
 {
-    struct wstls *t = ud;
-    ssize_t n = gnutls_record_send(t->session, p, len);
-    if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
-        t->blocked = true;
+    if (!t->blocked)
+        return 1;
+    ssize_t r = gnutls_record_send(t->session, NULL, 0);
+    if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
         return 0;
-    }
-    if (n < 0)
-        return -1;
     t->blocked = false;
-    return n;
+    return r < 0 ? -1 : 1;
 }
 
-ssize_t wstls_send(struct wstls *t, const void *data, size_t len, bool more)
+/* Up to one record's worth of iov into buf; how many bytes. */
+static size_t gather(char *buf, size_t max, const struct iovec *iov, int n)
 {
-    ssize_t n = send_hold_send(&t->hold, data, len, more, record_write, t);
-    if (n == 0 && len > 0)
-        errno = EAGAIN;
-    else if (n < 0)
-        errno = EPIPE;
-    else
-        return n;
-    return -1;
+    size_t len = 0;
+    for (int i = 0; i < n && len < max; i++) {
+        size_t k = iov[i].iov_len < max - len ? iov[i].iov_len : max - len;
+        memcpy(buf + len, iov[i].iov_base, k);
+        len += k;
+    }
+    return len;
+}
+
+ssize_t wstls_writev(struct wstls *t, const struct iovec *iov, int n, bool *blocked)
+{
+    char rec[WSTLS_RECORD_MAX];
+    *blocked = false;
+    size_t taken = 0, total = 0;
+    for (int i = 0; i < n; i++)
+        total += iov[i].iov_len;
+    size_t max = gnutls_record_get_max_size(t->session);
+    max = max < sizeof rec ? max : sizeof rec;
+    for (;;) {
+        int held = finish_held(t);
+        if (held <= 0) {
+            *blocked = held == 0;
+            return held < 0 ? -1 : (ssize_t)taken;
+        }
+        if (taken == total)
+            return (ssize_t)taken;
+        /* The rest of iov, past what earlier records took. */
+        size_t skip = taken, len = 0;
+        int i = 0;
+        while (skip >= iov[i].iov_len)
+            skip -= iov[i++].iov_len;
+        struct iovec first = { (char *)iov[i].iov_base + skip, iov[i].iov_len - skip };
+        len = gather(rec, max, &first, 1);
+        len += gather(rec + len, max - len, iov + i + 1, n - i - 1);
+        ssize_t r = gnutls_record_send(t->session, rec, len);
+        if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED) {
+            t->blocked = true;        /* GnuTLS keeps the record: taken */
+            *blocked = true;
+            return (ssize_t)(taken + len);
+        }
+        if (r < 0)
+            return -1;
+        taken += (size_t)r;
+    }
 }
 
 void wstls_close(struct wstls *t)

@@ -9,7 +9,8 @@
  * gnutls_record_send on MHD's own session and TCP socket; MHD's forwarder
  * stays idle that way (nothing is written to the socketpair) and still
  * carries the little that comes in (pongs, closes, publishes) and does the
- * close_notify at MHD_upgrade_action(CLOSE). */
+ * close_notify at MHD_upgrade_action(CLOSE). A turn's frames go out as few
+ * records as they fit in (one per 16 KiB), not one per frame. */
 #ifndef PUSHPULL_WSTLS_H
 #define PUSHPULL_WSTLS_H
 
@@ -17,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 struct wstls;
 
@@ -25,11 +27,12 @@ struct wstls;
 struct wstls *wstls_open(struct MHD_Connection *conn);
 /* The TCP socket: wait for it to be writable after a short write. */
 int wstls_fd(const struct wstls *t);
-/* Send; `more`: the rest of this frame follows, wait for it (one record
- * per frame, not one for the header and one for the payload). Returns the
- * bytes of data taken, or -1 with errno EAGAIN (try again with the same
- * data once wstls_fd is writable) or another errno (the session is gone). */
-ssize_t wstls_send(struct wstls *t, const void *data, size_t len, bool more);
+/* Send what iov holds, one record at a time (as wssession.h's ws_io
+ * writev). Bytes in a record GnuTLS could not finish writing count as
+ * taken: GnuTLS holds them, and the next call (n may be 0) finishes that
+ * record before anything else; *blocked says to wait for wstls_fd to be
+ * writable. -1: the session is gone. */
+ssize_t wstls_writev(struct wstls *t, const struct iovec *iov, int n, bool *blocked);
 /* Push out a record left half-written, without waiting, then free. */
 void wstls_close(struct wstls *t);
 

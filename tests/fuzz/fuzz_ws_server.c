@@ -1,33 +1,34 @@
-/* The server's WebSocket input path: what a client sends after the 101
- * goes through a wslay server context set up as server/ws.c sets up its own
- * (the same --max-message limit, callbacks doing what ws.c's do), then
- * through ws_on_msg's handling (binary refused, UTF-8 checked, bus_publish
- * on a real bus). The session is also a fanout subscriber of its channel,
- * as in ws.c, so what it publishes comes back through its own outbound
- * queue (after the hello frame, and a reset frame when its cursor is of
- * another server start); a second, slow subscriber on the channel is
+/* The server's WebSocket session (server/wssession.c, the module ws.c
+ * glues to the socket), driven through its ws_io: what a client sends
+ * after the 101 goes in through read, what the session writes comes out
+ * through writev and is parsed back as frames. The session is a fanout
+ * subscriber of a real bus channel, so what it publishes comes back
+ * through its own queue; a second, slow subscriber on the channel is
  * dropped and resumes.
  *
- * ws.c's callbacks are static and work on MHD's socket, so this mirrors
- * them rather than calls them: keep the two in step.
+ * Checked on the output stream: every frame is final, unmasked, with no
+ * reserved bit and a known opcode; messages arrive with consecutive ids,
+ * a gap marker only where history lost some; a close frame has a valid
+ * code (or none) and nothing follows it. And every shared block comes
+ * back when all is freed.
  *
- * Input: two seed bytes (bit 0 of the first: a small --max-message), then
- * the client's bytes. The seed drives a PRNG that cuts those bytes into
- * reads, limits how much each write may send (socket backpressure) and
- * interleaves heartbeat pings, publishes from elsewhere and the slow
- * subscriber's progress, as the event loop would. */
+ * Input: two seed bytes (bit 0 of the first: a small --max-message, bit 1:
+ * the publish token was given), then the client's bytes. The seed drives
+ * a PRNG that cuts those bytes into reads, limits how much each write may
+ * take (socket backpressure) and interleaves heartbeats, publishes from
+ * elsewhere and the slow subscriber's progress, as the event loop would. */
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/types.h>
-#include <wslay/wslay.h>
 
 #include "bus.h"
 #include "cursor.h"
 #include "envelope.h"
 #include "fanout.h"
 #include "fuzz.h"
+#include "shbuf.h"
 #include "stats.h"
-#include "utf8.h"
+#include "wssession.h"
 
 /* fanout.c counts into the server's global counters; stats.c, which
  * renders them, needs the whole server, so the counters live here. */
@@ -59,10 +60,10 @@ static void expect_gap(struct expect *c, uint64_t since, uint64_t first, uint64_
     c->want = first;
 }
 
-static void expect_msg(struct expect *c, const struct bus_msg *m)
+static void expect_id(struct expect *c, uint64_t id)
 {
-    FUZZ_CHECK(m->id == c->want);
-    c->want = m->id + 1;
+    FUZZ_CHECK(id == c->want);
+    c->want = id + 1;
 }
 
 /* bus_publish, and what it stored must read back as the body. */
@@ -73,174 +74,130 @@ static void publish(struct bus_channel *ch, const char *body, size_t len)
     FUZZ_CHECK(m != NULL && m->id == id && m->json[m->json_len] == '\0');
     struct envelope e;
     FUZZ_CHECK(envelope_decode(m->json, m->json_len, &e) == 0);
-    /* wslay hands over an empty message as NULL, length 0. */
     FUZZ_CHECK(e.id == id && e.data_len == len && (len == 0 || memcmp(e.data, body, len) == 0));
     envelope_clear(&e);
 }
 
-/* ---- the session, as server/ws.c keeps it ----------------------------- */
+/* ---- the client's end of the connection --------------------------------- */
 
-struct session {
-    struct fanout fan;                /* first: fanout calls back with it */
-    struct expect cur;
-    struct bus_channel *ch;
-    wslay_event_context_ptr ctx;
-    size_t max_message;
-    const uint8_t *in;                /* what the socket has for us now */
+struct client {
+    const uint8_t *in;                /* what the socket has for the session now */
     size_t in_len;
     bool eof;                         /* the client has gone: reads fail */
     size_t room;                      /* what the socket takes before EAGAIN */
-    bool in_recv, broken, closing, recv_failed, wev_on;
+    bool woken;
+    uint8_t *out;                     /* written, not yet parsed into frames */
+    size_t out_len;
+    bool closed;                      /* a close frame came */
+    struct expect cur;
 };
 
-static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
-                       int flags, void *user)
+static ssize_t client_read(void *ctx, uint8_t *buf, size_t len)
 {
-    (void)flags;
-    struct session *s = user;
-    if (s->in_len) {
-        size_t n = s->in_len < len ? s->in_len : len;
-        memcpy(buf, s->in, n);
-        s->in += n;
-        s->in_len -= n;
-        return (ssize_t)n;
-    }
-    if (s->eof) {
-        s->recv_failed = true;
-        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-    } else {
-        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-    }
-    return -1;
-}
-
-static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
-                       int flags, void *user)
-{
-    (void)data;
-    (void)flags;
-    struct session *s = user;
-    if (s->room == 0) {
-        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-        return -1;
-    }
-    size_t n = len < s->room ? len : s->room;
-    s->room -= n;
+    struct client *c = ctx;
+    if (c->in_len == 0)
+        return c->eof ? -1 : 0;
+    size_t n = c->in_len < len ? c->in_len : len;
+    memcpy(buf, c->in, n);
+    c->in += n;
+    c->in_len -= n;
     return (ssize_t)n;
 }
 
-static int send_out(struct session *s)
+static ssize_t client_writev(void *ctx, const struct iovec *iov, int n, bool *blocked)
 {
-    if (wslay_event_want_write(s->ctx) && wslay_event_send(s->ctx) != 0)
-        return -1;
-    s->wev_on = wslay_event_want_write(s->ctx);
-    return 0;
-}
-
-static void start_close(struct session *s, uint16_t code, const char *reason)
-{
-    if (s->closing)
-        return;
-    s->closing = true;
-    fanout_stop(&s->fan);
-    wslay_event_queue_close(s->ctx, code, (const uint8_t *)reason, strlen(reason));
-}
-
-/* ws_service: false when ws.c would destroy the session. */
-static bool service(struct session *s)
-{
-    if (s->broken || send_out(s) != 0)
-        return false;
-    if (!s->closing && wslay_event_get_queued_msg_count(s->ctx) == 0) {
-        fanout_pump(&s->fan);
-        if (send_out(s) != 0)
-            return false;
+    struct client *c = ctx;
+    size_t taken = 0;
+    for (int i = 0; i < n && c->room > 0; i++) {
+        size_t k = iov[i].iov_len < c->room ? iov[i].iov_len : c->room;
+        c->out = realloc(c->out, c->out_len + k);
+        FUZZ_CHECK(c->out != NULL);
+        memcpy(c->out + c->out_len, iov[i].iov_base, k);
+        c->out_len += k;
+        c->room -= k;
+        taken += k;
     }
-    return wslay_event_want_read(s->ctx) || wslay_event_want_write(s->ctx);
+    *blocked = c->room == 0;
+    return (ssize_t)taken;
 }
 
-static void on_msg(wslay_event_context_ptr ctx,
-                   const struct wslay_event_on_msg_recv_arg *arg, void *user)
+static void client_wake(void *ctx)
 {
-    (void)ctx;
-    struct session *s = user;
-    /* wslay enforces --max-message on every message it hands over. */
-    FUZZ_CHECK(arg->msg_length <= s->max_message);
-    if (arg->opcode == WSLAY_BINARY_FRAME) {
-        start_close(s, WSLAY_CODE_UNSUPPORTED_DATA, "only text messages are published");
-        return;
-    }
-    if (arg->opcode != WSLAY_TEXT_FRAME || s->closing)
-        return;
-    if (!utf8_valid(arg->msg, arg->msg_length)) {
-        start_close(s, WSLAY_CODE_INVALID_FRAME_PAYLOAD_DATA, "text is not UTF-8");
-        return;
-    }
-    publish(s->ch, (const char *)arg->msg, arg->msg_length);
+    ((struct client *)ctx)->woken = true;
 }
 
-static const struct wslay_event_callbacks callbacks = {
-    .recv_callback = recv_cb,
-    .send_callback = send_cb,
-    .on_msg_recv_callback = on_msg,
+static const struct ws_io client_io = {
+    .read = client_read,
+    .writev = client_writev,
+    .wake = client_wake,
 };
 
-/* ws_on_readable: false when ws.c would destroy the session (a read that
- * failed, or a frame wslay refused: ws.c then writes a raw 1002 first). */
-static bool readable(struct session *s)
+/* One text frame's payload: a message (ids in order) or a marker. */
+static void check_text(struct client *c, const char *p, size_t len)
 {
-    s->in_recv = true;
-    int rc = wslay_event_recv(s->ctx);
-    s->in_recv = false;
-    if (s->recv_failed || rc != 0)
-        return false;
-    return service(s);
+    unsigned long long since, first, lost;
+    if (len > 6 && memcmp(p, "{\"id\":", 6) == 0) {
+        struct envelope e;
+        FUZZ_CHECK(envelope_decode(p, len, &e) == 0);
+        expect_id(&c->cur, e.id);
+        envelope_clear(&e);
+    } else if (len > 7 && memcmp(p, "{\"gap\":", 7) == 0) {
+        char text[CURSOR_MARKER_MAX + 1];
+        FUZZ_CHECK(len < sizeof text);
+        memcpy(text, p, len);
+        text[len] = '\0';
+        FUZZ_CHECK(sscanf(text, "{\"gap\":true,\"since\":%llu,\"first_id\":%llu,\"lost\":%llu}",
+                          &since, &first, &lost) == 3);
+        expect_gap(&c->cur, since, first, lost);
+    } else {
+        FUZZ_CHECK((len > 9 && memcmp(p, "{\"hello\":", 9) == 0) ||
+                   (len > 9 && memcmp(p, "{\"reset\":", 9) == 0));
+    }
 }
 
-static void queue_text(struct session *s, const char *text, size_t len)
+static void check_close(const uint8_t *p, size_t len)
 {
-    struct wslay_event_msg msg = { WSLAY_TEXT_FRAME, (const uint8_t *)text, len };
-    if (wslay_event_queue_msg(s->ctx, &msg) != 0)
+    FUZZ_CHECK(len == 0 || len >= 2);
+    if (len == 0)
         return;
-    if (!s->in_recv && !s->broken && send_out(s) != 0)
-        s->broken = true;
+    unsigned code = (unsigned)p[0] << 8 | p[1];
+    FUZZ_CHECK((code >= 1000 && code <= 1014 && code != 1004 && code != 1005 && code != 1006) ||
+               (code >= 3000 && code <= 4999));
 }
 
-static size_t session_queued(struct fanout *f)
+/* Parse the complete frames written so far. */
+static void client_parse(struct client *c)
 {
-    return wslay_event_get_queued_msg_length(((struct session *)f)->ctx);
+    size_t off = 0;
+    while (c->out_len - off >= 2) {
+        const uint8_t *h = c->out + off;
+        FUZZ_CHECK(!c->closed);       /* nothing after our close */
+        FUZZ_CHECK((h[0] & 0xf0) == 0x80 && (h[1] & 0x80) == 0);
+        uint8_t op = h[0] & 0x0f;
+        uint64_t len = h[1] & 0x7f;
+        size_t hl = len == 126 ? 4 : len == 127 ? 10 : 2;
+        if (c->out_len - off < hl)
+            break;
+        if (hl > 2) {
+            len = 0;
+            for (size_t i = 2; i < hl; i++)
+                len = len << 8 | h[i];
+        }
+        if (c->out_len - off - hl < len)
+            break;
+        const uint8_t *p = h + hl;
+        if (op == 0x1)
+            check_text(c, (const char *)p, (size_t)len);
+        else if (op == 0x8) {
+            check_close(p, (size_t)len);
+            c->closed = true;
+        } else
+            FUZZ_CHECK((op == 0x9 || op == 0xa) && len <= 125);
+        off += hl + (size_t)len;
+    }
+    memmove(c->out, c->out + off, c->out_len - off);
+    c->out_len -= off;
 }
-
-static void session_gap(struct fanout *f, uint64_t since, uint64_t first, uint64_t lost)
-{
-    struct session *s = (struct session *)f;
-    expect_gap(&s->cur, since, first, lost);
-    char text[CURSOR_MARKER_MAX];
-    int n = cursor_gap(text, since, first, lost);
-    queue_text(s, text, (size_t)n);
-}
-
-static void session_msg(struct fanout *f, const struct bus_msg *m)
-{
-    struct session *s = (struct session *)f;
-    expect_msg(&s->cur, m);
-    queue_text(s, m->json, m->json_len);
-}
-
-static void session_drop(struct fanout *f)
-{
-    struct session *s = (struct session *)f;
-    start_close(s, WSLAY_CODE_POLICY_VIOLATION, "slow consumer: queue full");
-    if (!s->in_recv && !s->broken && send_out(s) != 0)
-        s->broken = true;
-}
-
-static const struct fanout_ops session_ops = {
-    .queued = session_queued,
-    .send_gap = session_gap,
-    .send_msg = session_msg,
-    .drop = session_drop,
-};
 
 /* ---- the slow subscriber: a queue the loop drains now and then --------- */
 
@@ -263,7 +220,7 @@ static void slow_gap(struct fanout *f, uint64_t since, uint64_t first, uint64_t 
 static void slow_msg(struct fanout *f, const struct bus_msg *m)
 {
     struct slow *w = (struct slow *)f;
-    expect_msg(&w->cur, m);
+    expect_id(&w->cur, m->id);
     w->queued += m->json_len;
 }
 
@@ -301,14 +258,72 @@ static void slow_step(struct slow *w, struct bus_channel *ch, uint64_t r)
 
 /* ---- the event loop ----------------------------------------------------- */
 
+/* What ws.c does with a session's answer; false: the connection ends. */
+static bool apply(struct client *c, enum ws_next next)
+{
+    client_parse(c);
+    return next != WS_END;
+}
+
+static struct ws_session *session_open(struct client *cl, struct bus_channel *ch,
+                                       const uint8_t *data, uint64_t r)
+{
+    struct ws_session_config cfg = {
+        .ch = ch, .epoch = EPOCH,
+        .max_message = data[0] & 1 ? MAX_MESSAGE_SMALL : MAX_MESSAGE_DEFAULT,
+        .max_queue = MAX_QUEUE, .publish_rate = data[0] & 4 ? 3 : 0,
+        .may_publish = (data[0] & 2) == 0,
+    };
+    /* ?since=N, up to two ids ahead; ?epoch= this start's, another or none */
+    struct cursor c = { .has_since = r & 1, .since = (r >> 8) % (bus_last_id(ch) + 3),
+                        .has_epoch = r & 2, .epoch = EPOCH + ((r >> 2) & 1) };
+    bool reset = cursor_stale(&c, ch, EPOCH);
+    expect_start(&cl->cur, ch, c.has_since, reset ? 0 : c.since);
+    struct ws_session *s = ws_session_new(&cfg, &client_io, cl, &c, 0);
+    FUZZ_CHECK(s != NULL);
+    return s;
+}
+
+static void run(struct ws_session *s, struct client *cl, struct bus_channel *ch,
+                struct slow *slow, const uint8_t *in, size_t len, uint64_t rng)
+{
+    size_t off = 0;
+    uint64_t now = 0;
+    bool alive = apply(cl, ws_session_flush(s));
+    while (alive) {
+        uint64_t r = fuzz_rand(&rng);
+        now += (r >> 20) % 2000000;
+        /* The client reads everything, nothing (a stall) or a little. */
+        cl->room = (r & 0x300) == 0 ? SIZE_MAX : (r & 0x300) == 0x100 ? 0 : (size_t)(r >> 16) % 512;
+        if (off < len) {
+            size_t n = 1 + (size_t)(r >> 32) % 256;
+            cl->in = in + off;
+            cl->in_len = n < len - off ? n : len - off;
+            off += cl->in_len;
+        } else if (ws_session_closing(s)) {
+            break;                    /* the close timer: the client never answered */
+        } else {
+            cl->eof = true;           /* the client leaves */
+        }
+        if (!(alive = apply(cl, ws_session_read(s, now))))
+            break;
+        if (r & 0x800)                /* ws_heartbeat, 15 s apart */
+            alive = apply(cl, ws_session_heartbeat(s, now, 15000000));
+        if (alive && (r & 0x1000))    /* a publish from another client */
+            publish(ch, "elsewhere", 9);
+        if (alive && cl->woken) {     /* the flush timer */
+            cl->woken = false;
+            alive = apply(cl, ws_session_flush(s));
+        }
+        slow_step(slow, ch, r >> 48);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 2)
         return 0;
     uint64_t rng = data[0] | (uint64_t)data[1] << 8;
-    const uint8_t *in = data + 2;
-    size_t len = size - 2, off = 0;
-
     struct bus *bus = bus_new(HISTORY, 4);
     FUZZ_CHECK(bus != NULL);
     struct bus_channel *ch = bus_channel(bus, "fuzz", 4);
@@ -317,60 +332,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         publish(ch, "before", 6);
     struct slow slow = { 0 };
     slow_start(&slow, ch, false, 0);
-
-    struct session s = { .ch = ch, .room = SIZE_MAX,
-                         .max_message = data[0] & 1 ? MAX_MESSAGE_SMALL : MAX_MESSAGE_DEFAULT };
-    FUZZ_CHECK(wslay_event_context_server_init(&s.ctx, &callbacks, &s) == 0);
-    wslay_event_config_set_max_recv_msg_length(s.ctx, s.max_message);
-    uint64_t r = fuzz_rand(&rng);
-    /* ?since=N, up to two ids ahead; ?epoch= this start's, another or none */
-    struct cursor c = { .has_since = r & 1, .since = (r >> 8) % (bus_last_id(ch) + 3),
-                        .has_epoch = r & 2, .epoch = EPOCH + ((r >> 2) & 1) };
-    /* As ws_upgraded: the hello, a reset for a stale cursor, then from 0. */
-    bool reset = cursor_stale(&c, ch, EPOCH);
-    FUZZ_CHECK(reset == (c.has_since && ((c.has_epoch && c.epoch != EPOCH) ||
-                                         c.since > bus_last_id(ch))));
-    char text[CURSOR_MARKER_MAX];
-    queue_text(&s, text, (size_t)cursor_hello(text, EPOCH, bus_last_id(ch)));
-    if (reset)
-        queue_text(&s, text, (size_t)cursor_reset(text, EPOCH, c.since, bus_last_id(ch)));
-    uint64_t since = reset ? 0 : c.since;
-    expect_start(&s.cur, ch, c.has_since, since);
-    fanout_start(&s.fan, &session_ops, ch, MAX_QUEUE, c.has_since, since);
-
-    bool alive = service(&s);
-    while (alive) {
-        r = fuzz_rand(&rng);
-        /* The client reads everything, nothing (a stall) or a little. */
-        s.room = (r & 0x300) == 0 ? SIZE_MAX : (r & 0x300) == 0x100 ? 0 : (size_t)(r >> 16) % 512;
-        if (off < len) {
-            size_t n = 1 + (size_t)(r >> 32) % 256;
-            s.in = in + off;
-            s.in_len = n < len - off ? n : len - off;
-            off += s.in_len;
-        } else if (s.closing) {
-            break;                    /* the close timer: the client never answered */
-        } else {
-            s.eof = true;             /* the client leaves */
-        }
-        if (!readable(&s))
-            break;
-        if ((r & 0x800) && !s.closing) {  /* ws_heartbeat */
-            struct wslay_event_msg ping = { WSLAY_PING, NULL, 0 };
-            wslay_event_queue_msg(s.ctx, &ping);
-            if (!service(&s))
-                break;
-        }
-        if (r & 0x1000) {             /* a publish from another client */
-            publish(ch, "elsewhere", 9);
-            if ((s.broken || s.wev_on) && !service(&s))
-                break;
-        }
-        slow_step(&slow, ch, r >> 48);
-    }
-    fanout_stop(&s.fan);
-    wslay_event_context_free(s.ctx);
+    struct client cl = { .room = SIZE_MAX };
+    struct ws_session *s = session_open(&cl, ch, data, fuzz_rand(&rng));
+    run(s, &cl, ch, &slow, data + 2, size - 2, rng);
+    ws_session_free(s);
     fanout_stop(&slow.fan);
     bus_free(bus);
+    free(cl.out);
+    FUZZ_CHECK(shbuf_live_blocks() == 0);   /* every reference came back */
     return 0;
 }
