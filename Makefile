@@ -20,7 +20,7 @@ SANITIZE ?=
 # so a system wslay.pc wins where one exists).
 export PKG_CONFIG_PATH := $(if $(PKG_CONFIG_PATH),$(PKG_CONFIG_PATH):)$(CURDIR)/mk/pkgconfig
 
-SERVER_PKGS := libmicrohttpd gnutls libevent jansson openssl wslay
+SERVER_PKGS := libmicrohttpd gnutls libevent jansson openssl wslay hiredis
 CLIENT_PKGS := libcurl libevent libevent_pthreads jansson openssl wslay
 RELAY_PKGS  := libevent
 ALL_PKGS    := $(sort $(SERVER_PKGS) $(CLIENT_PKGS))

@@ -355,10 +355,10 @@ static void ws_send_gap(struct fanout *f, uint64_t since, uint64_t first, uint64
 static void ws_send_hello(struct ws_session *s, const struct cursor *c, bool reset)
 {
     char text[CURSOR_MARKER_MAX];
-    int n = cursor_hello(text, s->srv->epoch, bus_last_id(s->ch));
+    int n = cursor_hello(text, bus_epoch(s->ch), bus_last_id(s->ch));
     ws_queue_text(s, text, (size_t)n);
     if (reset) {
-        n = cursor_reset(text, s->srv->epoch, c->since, bus_last_id(s->ch));
+        n = cursor_reset(text, bus_epoch(s->ch), c->since, bus_last_id(s->ch));
         ws_queue_text(s, text, (size_t)n);
     }
 }
@@ -443,7 +443,7 @@ static void ws_upgraded(void *cls, struct MHD_Connection *conn, void *req_cls,
     stats.open[T_WS]++;
     event_add(s->rev, NULL);
     struct cursor c = pending ? pending->cursor : (struct cursor){ 0 };
-    bool reset = cursor_stale(&c, s->ch, srv->epoch);
+    bool reset = cursor_stale(&c, s->ch, bus_epoch(s->ch));
     ws_send_hello(s, &c, reset);
     fanout_start(&s->fan, &ws_ops, s->ch, srv->cfg.max_queue, c.has_since, reset ? 0 : c.since);
     if (s->extra_len)                 /* a frame may have come with the request */
