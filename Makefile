@@ -10,6 +10,8 @@
 #   make bench-server   /poll req/s against nginx's static answer (wrk)
 #   make bench-client   client poll rate against wrk; client vs server CPU/msg
 #   make bench-scale    ~20k concurrent SSE + WS subscribers: RSS, connect rate, p99
+#   make bench-broker   memory vs Redis broker per transport; --workers 2 vs 1
+#   make install        PREFIX (/usr/local), DESTDIR: programs, page files, docs
 
 VERSION := 0.1.0
 CC      ?= cc
@@ -61,7 +63,7 @@ RELAY_OBJ  := $(RELAY_SRC:%.c=$(OUT)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
 
 .PHONY: FORCE all deps test test-browser bench bench-full bench-peers report bench-server bench-client bench-scale \
-        clean
+        bench-broker install clean
 PROGRAMS := $(BIN)/pushpull-server $(BIN)/pushpull-client \
             $(BIN)/pushpull-relay
 all: $(PROGRAMS)
@@ -186,6 +188,12 @@ bench-client: all $(RAWSUB)
 bench-scale: all
 	$(Q)PUSHPULL_BIN=$(CURDIR)/$(BIN) /usr/bin/python3 scripts/bench-scale.py $(SCALE_ARGS)
 
+# The broker hop per transport (memory, one instance through Redis, two
+# instances) and --workers 2 vs 1 (scripts/bench-broker.py; BROKER_ARGS
+# passes its flags, e.g. BROKER_ARGS="--rounds 3").
+bench-broker: all
+	$(Q)scripts/install-deps.sh --bench && PUSHPULL_BIN=$(CURDIR)/$(BIN) /usr/bin/python3 scripts/bench-broker.py $(BROKER_ARGS)
+
 # ---- hardening: fuzzing and valgrind (issue 6) ------------------------------
 #   make fuzz          build the libFuzzer drivers (tests/fuzz/) with clang into
 #                      build/fuzz/ and run each for FUZZ_SECONDS (60) on a copy
@@ -245,6 +253,17 @@ test-valgrind: all
 	  PUSHPULL_WRAP='valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 --log-file=$(CURDIR)/$(VALGRIND_OUT)/server.%p.log' \
 	  tests/run.sh
 # ---- end of hardening -------------------------------------------------------
+
+# The page is inside pushpull-server (mk/embed.sh); its files are installed
+# as well, for a front proxy that would rather serve them itself.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/pushpull/web \
+	  $(DESTDIR)$(PREFIX)/share/doc/pushpull
+	install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(WEB_FILES) $(DESTDIR)$(PREFIX)/share/pushpull/web/
+	install -m 644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/pushpull/
 
 clean:
 	rm -rf build bin
