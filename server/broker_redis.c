@@ -50,6 +50,7 @@ struct bchan {
     unsigned fills_in_flight;
     uint64_t last_used_us;
     struct feed_msg *buf, **buf_tail;
+    size_t buffered;
     struct broker_op *waiters;
     struct bchan *next_active, **prev_active;   /* while not CH_IDLE */
     struct bchan *next_all;
@@ -186,11 +187,16 @@ static void buffer_clear(struct bchan *bc)
     }
     bc->buf = NULL;
     bc->buf_tail = &bc->buf;
+    bc->buffered = 0;
 }
 
 static void buffer_add(struct bchan *bc, uint64_t epoch, uint64_t id, uint64_t ts,
                        const char *data, size_t len)
 {
+    /* A read not yet sent (the command connection is down) will find all
+     * of this in the history: the feed need not pile up meanwhile. */
+    if (bc->fills_in_flight == 0 && bc->buffered >= bc->b->cfg.history)
+        buffer_clear(bc);
     struct feed_msg *m = malloc(sizeof *m + len);
     if (!m)
         return;                       /* the merge will see a hole and read again */
@@ -198,6 +204,7 @@ static void buffer_add(struct bchan *bc, uint64_t epoch, uint64_t id, uint64_t t
     memcpy(m->data, data, len);
     *bc->buf_tail = m;
     bc->buf_tail = &m->next;
+    bc->buffered++;
 }
 
 static struct bchan *bchan_of(struct broker *b, struct bus_channel *ch)
@@ -290,6 +297,7 @@ static bool drain_buffer(struct bchan *bc)
         if (m->id == last + 1)
             bus_deliver(bc->ch, m->id, m->data, m->len, m->ts);
         bc->buf = m->next;
+        bc->buffered--;
         free(m);
     }
     bc->buf_tail = &bc->buf;
