@@ -13,6 +13,8 @@
 #   make bench-client   client poll rate against wrk; client vs server CPU/msg
 #   make bench-scale    ~20k concurrent SSE + WS subscribers: RSS, connect rate, p99
 #   make bench-fanout   one channel's fan-out against Nchan: CPU/msg, p99, RSS/sub
+#   make bench-broker   memory vs Redis broker per transport; --workers 2 vs 1
+#   make install        PREFIX (/usr/local), DESTDIR: programs, page files, docs
 
 VERSION := 0.1.0
 CC      ?= cc
@@ -23,7 +25,7 @@ SANITIZE ?=
 # so a system wslay.pc wins where one exists).
 export PKG_CONFIG_PATH := $(if $(PKG_CONFIG_PATH),$(PKG_CONFIG_PATH):)$(CURDIR)/mk/pkgconfig
 
-SERVER_PKGS := libmicrohttpd gnutls libevent jansson openssl wslay
+SERVER_PKGS := libmicrohttpd gnutls libevent jansson openssl wslay hiredis
 CLIENT_PKGS := libcurl libevent libevent_pthreads jansson openssl wslay
 RELAY_PKGS  := libevent
 ALL_PKGS    := $(sort $(SERVER_PKGS) $(CLIENT_PKGS))
@@ -64,7 +66,7 @@ RELAY_OBJ  := $(RELAY_SRC:%.c=$(OUT)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
 
 .PHONY: FORCE all deps test test-browser bench bench-full bench-peers bench-library docs report bench-server bench-client bench-scale \
-        bench-fanout clean
+        bench-fanout bench-broker install clean
 PROGRAMS := $(BIN)/pushpull-server $(BIN)/pushpull-client \
             $(BIN)/pushpull-relay
 all: $(PROGRAMS)
@@ -205,6 +207,12 @@ bench-scale: all
 bench-fanout: all
 	$(Q)PUSHPULL_BIN=$(CURDIR)/$(BIN) /usr/bin/python3 scripts/bench-fanout.py $(FANOUT_ARGS)
 
+# The broker hop per transport (memory, one instance through Redis, two
+# instances) and --workers 2 vs 1 (scripts/bench-broker.py; BROKER_ARGS
+# passes its flags, e.g. BROKER_ARGS="--rounds 3").
+bench-broker: all
+	$(Q)scripts/install-deps.sh --bench && PUSHPULL_BIN=$(CURDIR)/$(BIN) /usr/bin/python3 scripts/bench-broker.py $(BROKER_ARGS)
+
 # ---- hardening: fuzzing and valgrind (issue 6) ------------------------------
 #   make fuzz          build the libFuzzer drivers (tests/fuzz/) with clang into
 #                      build/fuzz/ and run each for FUZZ_SECONDS (60) on a copy
@@ -267,6 +275,17 @@ test-valgrind: all
 	  PUSHPULL_WRAP='valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 --log-file=$(CURDIR)/$(VALGRIND_OUT)/server.%p.log' \
 	  tests/run.sh
 # ---- end of hardening -------------------------------------------------------
+
+# The page is inside pushpull-server (mk/embed.sh); its files are installed
+# as well, for a front proxy that would rather serve them itself.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/pushpull/web \
+	  $(DESTDIR)$(PREFIX)/share/doc/pushpull
+	install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(WEB_FILES) $(DESTDIR)$(PREFIX)/share/pushpull/web/
+	install -m 644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/pushpull/
 
 clean:
 	rm -rf build bin

@@ -14,6 +14,7 @@
 #include "dialect.h"
 #include "engine.h"
 #include "https.h"
+#include "merge.h"
 #include "report.h"
 
 struct probe_tls {
@@ -85,6 +86,8 @@ int main(int argc, char **argv)
 {
     struct client_config cfg;
     cli_init("pushpull-client");
+    if (merge_requested(argc, argv))
+        return merge_main(argc, argv);
     args_parse(argc, argv, &cfg);
     srandom((unsigned)cfg.seed);
     char tag[32];

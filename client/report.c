@@ -461,6 +461,11 @@ static int write_atomic(const char *path, const json_t *doc)
     return 0;
 }
 
+int report_write_doc(const char *path, const json_t *doc)
+{
+    return write_atomic(path, doc);
+}
+
 int report_write_json(const char *path, const struct client_config *cfg,
                       json_t *manifest, json_t *runs_array)
 {

@@ -49,6 +49,10 @@ json_t *report_manifest(void);
 int report_write_json(const char *path, const struct client_config *cfg,
                       json_t *manifest, json_t *runs_array);
 
+/* Any document (a merged one: merge.h), written as report_write_json
+ * writes its own. Returns 0, or -1 with errno set. */
+int report_write_doc(const char *path, const json_t *doc);
+
 /* Appends one row for this run to the CSV file, first writing the header
  * line when the file is new or empty. Returns 0, or -1 with errno set. */
 int report_append_csv(const char *path, const struct client_config *cfg,

@@ -13,11 +13,13 @@ cd "$(dirname "$0")/.."
 
 # build: compiler, pkg-config and the libraries the Makefile asks pkg-config for
 BUILD="build-essential pkg-config libmicrohttpd-dev libgnutls28-dev libevent-dev libwslay-dev
-libjansson-dev libssl-dev libcurl4-openssl-dev"
+libjansson-dev libssl-dev libcurl4-openssl-dev libhiredis-dev"
 # tests: independent clients (curl CLI, python3-websockets), procps for ps,
 # gnuplot (the report generator's test draws its charts), the openssl CLI
-# (self-signed certificates for the HTTPS tests and the bench's tls profile)
-TEST="curl python3 python3-websockets procps gnuplot-nox openssl"
+# (self-signed certificates for the HTTPS tests and the bench's tls profile),
+# redis-server (the broker tests start their own on an ephemeral port; the
+# package's system service is not started: policy-rc.d below)
+TEST="curl python3 python3-websockets procps gnuplot-nox openssl redis-server redis-tools"
 # bench: wrk (reference load), nginx-light (reference server), bc
 BENCH="wrk nginx-light bc"
 # browser: Debian's chromium (driven headless) and a font for its screenshots;

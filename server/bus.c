@@ -8,12 +8,15 @@
 
 struct bus_channel {
     struct bus_channel *hash_next;
+    struct bus *bus;
     struct bus_msg **ring;        /* message with id i lives at (i-1) % cap */
     size_t cap;
     uint64_t last_id;
     size_t retained;              /* min(last_id, cap) */
     struct bus_sub *subs;
     size_t nsubs;
+    uint64_t epoch;
+    void *data;                   /* the broker's */
     size_t name_len;
     char name[CHANNEL_NAME_MAX + 1];
 };
@@ -24,6 +27,9 @@ struct bus {
     size_t nchannels;
     size_t history;
     size_t max_channels;
+    uint64_t epoch;               /* for channels created from now on */
+    struct bus_hooks hooks;
+    void *hooks_arg;
 };
 
 /* FNV-1a: channel names are short; this is cheap and spreads well. */
@@ -118,6 +124,8 @@ struct bus_channel *bus_channel(struct bus *bus, const char *name, size_t len)
         return NULL;
     }
     ch->cap = bus->history;
+    ch->bus = bus;
+    ch->epoch = bus->epoch;
     memcpy(ch->name, name, len);
     ch->name_len = len;
     ch->hash_next = bus->buckets[i];
@@ -131,13 +139,27 @@ size_t bus_channel_count(const struct bus *bus) { return bus->nchannels; }
 uint64_t bus_last_id(const struct bus_channel *ch) { return ch->last_id; }
 size_t bus_subscriber_count(const struct bus_channel *ch) { return ch->nsubs; }
 
-const struct bus_msg *bus_publish(struct bus_channel *ch, const char *data,
+static void ring_clear(struct bus_channel *ch)
+{
+    for (size_t i = 0; i < ch->cap; i++) {
+        if (ch->ring[i])              /* queues may still hold it */
+            shbuf_unref(&ch->ring[i]->hold);
+        ch->ring[i] = NULL;
+    }
+    ch->retained = 0;
+}
+
+const struct bus_msg *bus_deliver(struct bus_channel *ch, uint64_t id, const char *data,
                                   size_t len, uint64_t ts_us)
 {
-    uint64_t id = ch->last_id + 1;
+    if (id <= ch->last_id)
+        return NULL;
     struct bus_msg *m = wire_msg_new(id, ts_us, data, len);
     if (!m)
         return NULL;
+    /* The ring holds consecutive ids: after a jump, only the new one. */
+    if (id != ch->last_id + 1)
+        ring_clear(ch);
     size_t slot = (size_t)((id - 1) % ch->cap);
     if (ch->ring[slot])           /* evicts id - cap: queues may still hold it */
         shbuf_unref(&ch->ring[slot]->hold);
@@ -151,6 +173,48 @@ const struct bus_msg *bus_publish(struct bus_channel *ch, const char *data,
         s->on_msg(s, m);
     }
     return m;
+}
+
+const struct bus_msg *bus_publish(struct bus_channel *ch, const char *data,
+                                  size_t len, uint64_t ts_us)
+{
+    struct bus *bus = ch->bus;
+    if (bus->hooks.publish) {
+        bus->hooks.publish(bus->hooks_arg, ch, data, len, ts_us);
+        return NULL;
+    }
+    return bus_deliver(ch, ch->last_id + 1, data, len, ts_us);
+}
+
+void bus_reset(struct bus_channel *ch, uint64_t epoch)
+{
+    ring_clear(ch);
+    ch->last_id = 0;
+    ch->epoch = epoch;
+    while (ch->subs) {
+        struct bus_sub *s = ch->subs;
+        bus_unsubscribe(s);
+        if (s->on_reset)
+            s->on_reset(s);       /* may free s: it is off the list already */
+    }
+}
+
+void bus_set_hooks(struct bus *bus, const struct bus_hooks *hooks, void *arg)
+{
+    bus->hooks = *hooks;
+    bus->hooks_arg = arg;
+}
+
+void bus_set_epoch(struct bus *bus, uint64_t epoch) { bus->epoch = epoch; }
+uint64_t bus_epoch(const struct bus_channel *ch) { return ch->epoch; }
+void bus_channel_set_epoch(struct bus_channel *ch, uint64_t epoch) { ch->epoch = epoch; }
+void *bus_channel_data(const struct bus_channel *ch) { return ch->data; }
+void bus_channel_set_data(struct bus_channel *ch, void *data) { ch->data = data; }
+
+const char *bus_channel_name(const struct bus_channel *ch, size_t *len)
+{
+    *len = ch->name_len;
+    return ch->name;
 }
 
 struct bus_span bus_span_since(const struct bus_channel *ch, uint64_t since)

@@ -43,6 +43,9 @@ typedef void (*bus_msg_fn)(struct bus_sub *sub, const struct bus_msg *msg);
 
 struct bus_sub {
     bus_msg_fn on_msg;
+    /* The channel's history was lost (bus_reset): the sub is already
+     * unsubscribed when this runs. NULL: nothing to do. */
+    void (*on_reset)(struct bus_sub *sub);
     struct bus_channel *ch;           /* set while subscribed */
     struct bus_sub *prev, *next;      /* owned by the bus */
 };
@@ -66,7 +69,8 @@ uint64_t bus_last_id(const struct bus_channel *ch);
 size_t bus_subscriber_count(const struct bus_channel *ch);
 
 /* Store a message (the payload must be valid UTF-8) and call every
- * subscriber. Returns the stored message, or NULL when out of memory. */
+ * subscriber. Returns the stored message, or NULL when out of memory or
+ * when a publish hook took it (bus_set_hooks). */
 const struct bus_msg *bus_publish(struct bus_channel *ch, const char *data,
                                   size_t len, uint64_t ts_us);
 
@@ -76,5 +80,35 @@ const struct bus_msg *bus_msg_at(const struct bus_channel *ch, uint64_t id);
 
 void bus_subscribe(struct bus_channel *ch, struct bus_sub *sub);
 void bus_unsubscribe(struct bus_sub *sub);   /* no-op when not subscribed */
+
+/* Which history a channel's ids belong to (docs/PROTOCOL.md): the server
+ * start by default (bus_set_epoch, for channels created after it); with a
+ * broker, the one the broker stored with the channel. */
+void bus_set_epoch(struct bus *bus, uint64_t epoch);
+uint64_t bus_epoch(const struct bus_channel *ch);
+const char *bus_channel_name(const struct bus_channel *ch, size_t *len);
+
+/* ---- a broker's local cache (server/broker.h) ----------------------------
+ * With a broker, ids are assigned by the broker: bus_publish hands the
+ * message to the publish hook (and returns NULL), and the broker brings
+ * each numbered message back through bus_deliver. */
+struct bus_hooks {
+    void (*publish)(void *arg, struct bus_channel *ch, const char *data, size_t len,
+                    uint64_t ts_us);
+};
+void bus_set_hooks(struct bus *bus, const struct bus_hooks *hooks, void *arg);
+/* The broker's state for the channel, NULL until set. */
+void *bus_channel_data(const struct bus_channel *ch);
+void bus_channel_set_data(struct bus_channel *ch, void *data);
+/* Store message `id` (numbered elsewhere) and call every subscriber, as
+ * bus_publish does. Ids at or below the last one are ignored (NULL); ids
+ * skipped over are lost, and so is what the ring held before them. */
+const struct bus_msg *bus_deliver(struct bus_channel *ch, uint64_t id, const char *data,
+                                  size_t len, uint64_t ts_us);
+/* The history behind the cached ids is gone (the broker lost it): empty
+ * the ring, start ids over under `epoch`, and unsubscribe every subscriber,
+ * calling its on_reset. */
+void bus_reset(struct bus_channel *ch, uint64_t epoch);
+void bus_channel_set_epoch(struct bus_channel *ch, uint64_t epoch);
 
 #endif

@@ -50,6 +50,15 @@ static void fanout_on_msg(struct bus_sub *sub, const struct bus_msg *m)
     f->next_id = m->id + 1;
 }
 
+/* A broker lost the history (bus_reset): end the stream, so that the
+ * client comes back with its cursor and is told of the reset then. */
+static void fanout_on_reset(struct bus_sub *sub)
+{
+    struct fanout *f = (struct fanout *)sub;
+    f->dropped = true;
+    f->ops->drop(f);
+}
+
 void fanout_start(struct fanout *f, const struct fanout_ops *ops,
                   struct bus_channel *ch, size_t max_queue,
                   bool has_since, uint64_t since)
@@ -58,6 +67,7 @@ void fanout_start(struct fanout *f, const struct fanout_ops *ops,
     f->max_queue = max_queue;
     f->dropped = false;
     f->sub.on_msg = fanout_on_msg;
+    f->sub.on_reset = fanout_on_reset;
     f->next_id = bus_last_id(ch) + 1;
     if (has_since) {
         struct bus_span span = bus_span_since(ch, since);

@@ -99,6 +99,13 @@ int http_start(struct server *srv, const struct http_hooks *hooks, char *err, si
         { MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES },
         { MHD_OPTION_END, 0, NULL },
     };
+    /* --workers: each process listens on the port itself (SO_REUSEPORT).
+     * Only then: MHD 0.9.75 given 0 here drops its SO_REUSEADDR, and a
+     * restart on the port then fails while old connections linger. */
+    struct MHD_OptionItem reuse_opts[] = {
+        { MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL },
+        { MHD_OPTION_END, 0, NULL },
+    };
     bool tls = srv->cfg.tls_cert_pem != NULL;
     if (tls)
         flags |= MHD_USE_TLS;
@@ -117,6 +124,7 @@ int http_start(struct server *srv, const struct http_hooks *hooks, char *err, si
          * also the cap on request headers. */
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, srv->cfg.connection_memory,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
+        MHD_OPTION_ARRAY, srv->cfg.workers ? reuse_opts : reuse_opts + 1,
         MHD_OPTION_NOTIFY_COMPLETED, hooks->on_completed, srv,
         MHD_OPTION_NOTIFY_CONNECTION, hooks->on_connection, srv,
         /* The edge checks see the request target before MHD rewrites it. */

@@ -75,6 +75,15 @@ static void on_msg(struct bus_sub *sub, const struct bus_msg *m)
     longpoll_wake((struct longpoll *)sub, LP_WOKEN);
 }
 
+/* A broker lost the history (bus_reset): the cursor is of the old one. */
+static void on_reset(struct bus_sub *sub)
+{
+    struct longpoll *lp = (struct longpoll *)sub;
+    lp->q.reset = true;
+    lp->q.since = 0;
+    longpoll_wake(lp, LP_WOKEN);
+}
+
 static void on_timeout(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -132,6 +141,7 @@ static enum MHD_Result longpoll_wait(struct request *req, struct MHD_Connection 
     lp->conn = conn;
     lp->q = *q;
     lp->sub.on_msg = on_msg;
+    lp->sub.on_reset = on_reset;
     req->transport = lp;
     req->transport_free = longpoll_free;
     bus_subscribe(req->ch, &lp->sub);
@@ -175,7 +185,7 @@ enum MHD_Result longpoll_handle(struct request *req, struct MHD_Connection *conn
                          ? cfg->longpoll_max_us : timeout_s * 1000000;
     /* A cursor from another start is answered at once, even with nothing
      * to send: the subscriber must learn that its cursor is void. */
-    if ((q.reset = cursor_stale(&c, req->ch, req->srv->epoch)))
+    if ((q.reset = cursor_stale(&c, req->ch, bus_epoch(req->ch))))
         return poll_answer(req, conn, &q);           /* since 0 */
     /* No cursor: wait for the next message. */
     q.since = c.has_since ? c.since : bus_last_id(req->ch);

@@ -7,20 +7,24 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "access.h"
+#include "broker.h"
 #include "bus.h"
 #include "cli.h"
 #include "clock.h"
 #include "demo.h"
 #include "http.h"
 #include "parse.h"
+#include "redis_conn.h"
 #include "router.h"
 #include "server.h"
 #include "stats.h"
 #include "tls.h"
 #include "transports.h"
 #include "units.h"
+#include "workers.h"
 
 /* After SIGINT/SIGTERM, how long closing handshakes may take. */
 #define SHUTDOWN_GRACE_US 1500000
@@ -67,6 +71,18 @@ static const char usage[] =
     "  --ws-publish-rate R   WebSocket publishes/s per connection (burst R);\n"
     "                        past it the socket is closed with 1008 (1000)\n"
     "\n"
+    "Scaling out (off unless given):\n"
+    "  --broker URL          redis://HOST[:PORT][/DB]: history, ids and fan-out\n"
+    "                        in Redis, shared by every instance using it\n"
+    "  --broker-timeout DUR  Redis connect and reply deadline; a miss cuts the\n"
+    "                        connection, which is made again        (2s)\n"
+    "  --broker-backoff-max DUR  reconnect backoff cap (from 50ms)  (1s)\n"
+    "  --broker-wait DUR     how long a subscriber waits for its channel to be\n"
+    "                        read from Redis before a 503           (10s)\n"
+    "  --broker-idle DUR     unsubscribe a channel nobody used this long (30s)\n"
+    "  --workers N           N processes on the port (SO_REUSEPORT), one core\n"
+    "                        each; needs --broker                   (off)\n"
+    "\n"
     "HTTPS and wss:// (off unless both given):\n"
     "  --tls-cert FILE       PEM certificate (chain) to serve\n"
     "  --tls-key FILE        its PEM private key, unencrypted\n"
@@ -95,7 +111,8 @@ static void parse_tls(struct server_config *cfg, const char *cert, const char *k
 enum { O_PORT = 256, O_BIND, O_HISTORY, O_MAX_MESSAGE, O_MAX_CONNECTIONS, O_MAX_QUEUE,
        O_MAX_CHANNELS, O_CONN_MEMORY, O_HEARTBEAT, O_LP_TIMEOUT, O_LP_MAX, O_IDLE,
        O_DEMO_RATE, O_PUB_TOKEN, O_SUB_TOKEN, O_ALLOW_ORIGIN, O_PER_IP, O_HEADER_TIMEOUT,
-       O_WS_PUB_RATE, O_TLS_CERT, O_TLS_KEY, O_QUIET, O_HELP, O_VERSION };
+       O_WS_PUB_RATE, O_TLS_CERT, O_TLS_KEY, O_BROKER, O_BROKER_TIMEOUT, O_BROKER_BACKOFF,
+       O_BROKER_WAIT, O_BROKER_IDLE, O_WORKERS, O_QUIET, O_HELP, O_VERSION };
 
 static void parse_args(int argc, char **argv, struct server_config *cfg)
 {
@@ -121,6 +138,12 @@ static void parse_args(int argc, char **argv, struct server_config *cfg)
         { "ws-publish-rate", required_argument, NULL, O_WS_PUB_RATE },
         { "tls-cert", required_argument, NULL, O_TLS_CERT },
         { "tls-key", required_argument, NULL, O_TLS_KEY },
+        { "broker", required_argument, NULL, O_BROKER },
+        { "broker-timeout", required_argument, NULL, O_BROKER_TIMEOUT },
+        { "broker-backoff-max", required_argument, NULL, O_BROKER_BACKOFF },
+        { "broker-wait", required_argument, NULL, O_BROKER_WAIT },
+        { "broker-idle", required_argument, NULL, O_BROKER_IDLE },
+        { "workers", required_argument, NULL, O_WORKERS },
         { "quiet", no_argument, NULL, O_QUIET },
         { "help", no_argument, NULL, O_HELP },
         { "version", no_argument, NULL, O_VERSION },
@@ -179,6 +202,20 @@ static void parse_args(int argc, char **argv, struct server_config *cfg)
             break;
         case O_TLS_CERT: tls_cert = optarg; break;
         case O_TLS_KEY: tls_key = optarg; break;
+        case O_BROKER: cfg->broker_url = optarg; break;
+        case O_BROKER_TIMEOUT:
+            cfg->broker_timeout_us = cli_duration_us("--broker-timeout", optarg, 10000, hour);
+            break;
+        case O_BROKER_BACKOFF:
+            cfg->broker_backoff_max_us = cli_duration_us("--broker-backoff-max", optarg, 50000, hour);
+            break;
+        case O_BROKER_WAIT:
+            cfg->broker_wait_us = cli_duration_us("--broker-wait", optarg, 0, hour);
+            break;
+        case O_BROKER_IDLE:
+            cfg->broker_idle_us = cli_duration_us("--broker-idle", optarg, 0, 24 * hour);
+            break;
+        case O_WORKERS: cfg->workers = (unsigned)cli_count("--workers", optarg, 1, 256); break;
         case O_QUIET: cfg->quiet = true; break;
         case O_HELP: fputs(usage, stdout); exit(0);
         case O_VERSION: puts("pushpull-server " PUSHPULL_VERSION); exit(0);
@@ -188,6 +225,12 @@ static void parse_args(int argc, char **argv, struct server_config *cfg)
     }
     if (optind < argc)
         cli_usage_error("unexpected argument '%s'", argv[optind]);
+    if (cfg->workers && !cfg->broker_url)
+        cli_usage_error("--workers needs --broker (the workers share channels through it)");
+    struct redis_addr addr;
+    char url_err[512];
+    if (cfg->broker_url && redis_url_parse(cfg->broker_url, &addr, url_err, sizeof url_err) != 0)
+        cli_usage_error("%s", url_err);
     if (cfg->longpoll_timeout_us > cfg->longpoll_max_us)
         cli_usage_error("--longpoll-timeout is above --longpoll-max");
     /* The environment is readable by the same user only, unlike argv. */
@@ -243,6 +286,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         fprintf(stderr, "pushpull-server: %s: shutting down\n", strsignal((int)sig));
     srv->shutting_down = true;
     http_quiesce(srv);
+    if (srv->broker)
+        broker_shutdown(srv->broker);
     longpoll_shutdown(srv);
     sse_shutdown(srv);
     ws_shutdown(srv, false);
@@ -262,43 +307,48 @@ static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
     ws_heartbeat(srv);
 }
 
-int main(int argc, char **argv)
+static void announce(const struct server_config *cfg)
 {
-    struct server srv = {
-        .cfg = {
-            .bind = "127.0.0.1",
-            .port = 8080,
-            .history = 1024,
-            .max_message = 64 * 1024,
-            .max_connections = 10000,
-            .max_queue = 1024 * 1024,
-            .max_channels = 65536,
-            /* libmicrohttpd keeps this pool for a stream's or a
-             * WebSocket's whole life: 8 KiB made an idle subscriber cost
-             * more than 7.5 KiB (issue 11). */
-            .connection_memory = 4096,
-            .heartbeat_us = 15000000,
-            .longpoll_timeout_us = 30000000,
-            .longpoll_max_us = 120000000,
-            .idle_timeout_us = 60000000,
-            .max_connections_per_ip = 1000,
-            .header_timeout_us = 10000000,
-            .ws_publish_rate = 1000,
-        },
+    bool v6 = strchr(cfg->bind, ':') != NULL;
+    printf("listening on %s://%s%s%s:%u\n", cfg->tls_cert_pem ? "https" : "http",
+           v6 ? "[" : "", cfg->bind, v6 ? "]" : "", cfg->port);
+    fflush(stdout);
+}
+
+static struct broker *start_broker(struct server *srv, char *err, size_t errlen)
+{
+    const struct server_config *cfg = &srv->cfg;
+    struct broker_config bc = {
+        .url = cfg->broker_url,
+        .history = cfg->history,
+        .timeout_us = cfg->broker_timeout_us,
+        .backoff_max_us = cfg->broker_backoff_max_us,
+        .wait_us = cfg->broker_wait_us,
+        .idle_us = cfg->broker_idle_us,
     };
-    cli_init("pushpull-server");
-    parse_args(argc, argv, &srv.cfg);
-    signal(SIGPIPE, SIG_IGN);
-    raise_fd_limit(&srv.cfg);
+    return broker_start(srv->base, srv->bus, &bc, err, errlen);
+}
+
+/* One server process: the whole server, or one of --workers. */
+static int serve(struct server_config *cfg, int ready_fd)
+{
+    struct server srv = { .cfg = *cfg };
     srv.started_mono_us = clock_mono_us();
     srv.epoch = clock_real_us();
     srv.base = event_base_new();
     srv.bus = bus_new(srv.cfg.history, srv.cfg.max_channels);
-    char err[256];
-    if (!srv.base || !srv.bus || router_start(&srv, err, sizeof err) != 0) {
-        fprintf(stderr, "pushpull-server: %s\n", srv.base && srv.bus ? err : "out of memory");
+    char err[512];
+    if (!srv.base || !srv.bus) {
+        fprintf(stderr, "pushpull-server: out of memory\n");
         return 1;
     }
+    bus_set_epoch(srv.bus, srv.epoch);
+    if ((srv.cfg.broker_url && !(srv.broker = start_broker(&srv, err, sizeof err))) ||
+        router_start(&srv, err, sizeof err) != 0) {
+        fprintf(stderr, "pushpull-server: %s\n", err);
+        return 1;
+    }
+    srv.cfg.port = http_port(&srv);
     struct demo *demo = NULL;
     if (srv.cfg.demo_rate > 0 && !(demo = demo_start(&srv, srv.cfg.demo_rate))) {
         fprintf(stderr, "pushpull-server: cannot start the demo publisher\n");
@@ -315,21 +365,27 @@ int main(int argc, char **argv)
     event_add(sigterm, NULL);
     event_add(beat, &hb);
 
-    bool v6 = strchr(srv.cfg.bind, ':') != NULL;
-    printf("listening on %s://%s%s%s:%u\n", srv.cfg.tls_cert_pem ? "https" : "http",
-           v6 ? "[" : "", srv.cfg.bind, v6 ? "]" : "", http_port(&srv));
-    fflush(stdout);
+    if (ready_fd >= 0) {
+        /* A worker: the parent speaks for all once all listen. */
+        if (write(ready_fd, "", 1) != 1)
+            return 1;
+    } else {
+        announce(&srv.cfg);
+    }
     if (!srv.cfg.quiet)
-        fprintf(stderr, "pushpull-server: epoch %llu (ids start over with every start)\n",
+        fprintf(stderr, srv.broker ? "pushpull-server: channel epochs come from the broker\n"
+                                   : "pushpull-server: epoch %llu (ids start over with every start)\n",
                 (unsigned long long)srv.epoch);
 
     event_base_dispatch(srv.base);
 
     /* Whatever did not close in the grace period goes now; then no
-     * connection is suspended when MHD stops (an API violation). */
+     * connection is suspended when MHD stops (an API violation): the
+     * broker's failed publishes give theirs back too. */
     ws_shutdown(&srv, true);
     longpoll_shutdown(&srv);
     sse_shutdown(&srv);
+    broker_stop(srv.broker);
     router_stop(&srv);
     demo_stop(demo);
     event_free(st.tick);
@@ -338,8 +394,42 @@ int main(int argc, char **argv)
     event_free(beat);
     bus_free(srv.bus);
     event_base_free(srv.base);
-    tls_free(srv.cfg.tls_cert_pem, srv.cfg.tls_key_pem);
     if (!srv.cfg.quiet)
         fprintf(stderr, "pushpull-server: stopped\n");
     return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct server_config cfg = {
+        .bind = "127.0.0.1",
+        .port = 8080,
+        .history = 1024,
+        .max_message = 64 * 1024,
+        .max_connections = 10000,
+        .max_queue = 1024 * 1024,
+        .max_channels = 65536,
+        /* libmicrohttpd keeps this pool for a stream's or a WebSocket's
+         * whole life: 8 KiB made an idle subscriber cost more than
+         * 7.5 KiB (issue 11). */
+        .connection_memory = 4096,
+        .heartbeat_us = 15000000,
+        .longpoll_timeout_us = 30000000,
+        .longpoll_max_us = 120000000,
+        .idle_timeout_us = 60000000,
+        .max_connections_per_ip = 1000,
+        .header_timeout_us = 10000000,
+        .ws_publish_rate = 1000,
+        .broker_timeout_us = 2000000,
+        .broker_backoff_max_us = 1000000,
+        .broker_wait_us = 10000000,
+        .broker_idle_us = 30000000,
+    };
+    cli_init("pushpull-server");
+    parse_args(argc, argv, &cfg);
+    signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit(&cfg);
+    int rc = cfg.workers ? workers_run(&cfg, serve, announce) : serve(&cfg, -1);
+    tls_free(cfg.tls_cert_pem, cfg.tls_key_pem);
+    return rc;
 }

@@ -29,7 +29,7 @@ enum MHD_Result poll_answer(struct request *req, struct MHD_Connection *conn,
         return MHD_NO;
     char *p = body + sprintf(body, "{\"last_id\":%llu,\"epoch\":%llu,",
                              (unsigned long long)bus_last_id(ch),
-                             (unsigned long long)req->srv->epoch);
+                             (unsigned long long)bus_epoch(ch));
     if (q->reset)
         p += sprintf(p, "\"reset\":true,");
     if (span.lost) {
@@ -73,7 +73,7 @@ enum MHD_Result poll_handle(struct request *req, struct MHD_Connection *conn)
     const char *problem = poll_args(req, conn, &c, &q);
     if (problem)
         return reply_error(conn, MHD_HTTP_BAD_REQUEST, problem);
-    q.reset = cursor_stale(&c, req->ch, req->srv->epoch);
+    q.reset = cursor_stale(&c, req->ch, bus_epoch(req->ch));
     q.has_since = q.reset || c.has_since;
     q.since = q.reset ? 0 : c.since;   /* from another start: from 0 */
     return poll_answer(req, conn, &q);

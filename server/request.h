@@ -10,6 +10,8 @@
 
 struct server;
 struct bus_channel;
+struct broker_op;
+struct MHD_Connection;
 
 struct request {
     struct server *srv;
@@ -38,6 +40,10 @@ struct request {
     size_t body_len;
     bool body_too_large;
     uint64_t discarded;               /* body bytes dropped past the limit */
+    /* With a broker: the wait for the channel's cache (router.c). */
+    struct broker_op *await;
+    struct MHD_Connection *await_conn;
+    bool synced, sync_failed;
     void *transport;                  /* owned by the route's handler */
     void (*transport_free)(void *transport);
 };

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "access.h"
+#include "broker.h"
 #include "bus.h"
 #include "clock.h"
 #include "edge.h"
@@ -356,9 +357,44 @@ static enum MHD_Result on_head(struct request *req, struct MHD_Connection *conn,
     return MHD_YES;
 }
 
+/* ---- the broker's cache ------------------------------------------------ */
+
+static void on_channel_ready(void *arg, bool ok)
+{
+    struct request *req = arg;
+    req->await = NULL;
+    req->synced = ok;
+    req->sync_failed = !ok;
+    MHD_resume_connection(req->await_conn);
+    http_kick(req->srv);
+}
+
+/* With a broker, a subscriber is served from its channel's cache only once
+ * the broker caught the cache up (broker.h): until then the request waits,
+ * suspended. true when it does. */
+static bool await_channel(struct request *req, struct MHD_Connection *conn)
+{
+    bool subscriber = req->route == R_POLL || req->route == R_LONGPOLL ||
+                      req->route == R_SSE || req->route == R_WS;
+    if (!req->srv->broker || !subscriber || req->synced)
+        return false;
+    if (broker_await(req->srv->broker, req->ch, on_channel_ready, req, &req->await)) {
+        req->synced = true;
+        return false;
+    }
+    req->await_conn = conn;
+    MHD_suspend_connection(conn);
+    return true;
+}
+
 static enum MHD_Result dispatch(struct request *req, struct MHD_Connection *conn,
                                 const char *url, const char *upload, size_t *upload_size)
 {
+    if (req->sync_failed)
+        return reply_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                           "broker unavailable: the channel could not be read in time");
+    if (await_channel(req, conn))
+        return MHD_YES;
     switch (req->route) {
     case R_PUB:      return publish_handle(req, conn, upload, upload_size);
     case R_POLL:     return poll_handle(req, conn);
@@ -409,6 +445,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         return;
     if (parsing == req)
         parsing = NULL;
+    if (req->await)
+        broker_cancel(req->await);
     if (req->transport_free)
         req->transport_free(req->transport);
     free(req->body);

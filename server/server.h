@@ -8,6 +8,7 @@
 
 struct event_base;
 struct bus;
+struct broker;
 struct http;
 
 struct server_config {
@@ -31,6 +32,11 @@ struct server_config {
     double demo_rate;                 /* messages/s on channel "demo"; 0: off */
     /* HTTPS (--tls-cert, --tls-key): the PEM texts (tls.h); NULL: plain HTTP. */
     char *tls_cert_pem, *tls_key_pem;
+    /* --broker redis://...: history and fan-out shared by every instance
+     * (broker.h); NULL: the in-memory bus alone. */
+    const char *broker_url;
+    uint64_t broker_timeout_us, broker_backoff_max_us, broker_wait_us, broker_idle_us;
+    unsigned workers;                 /* processes sharing the port (workers.h) */
     bool quiet;
 };
 
@@ -38,6 +44,7 @@ struct server {
     struct server_config cfg;
     struct event_base *base;
     struct bus *bus;
+    struct broker *broker;            /* NULL without --broker */
     struct http *http;
     uint64_t started_mono_us;
     /* This start's identity (CLOCK_REALTIME µs at startup): ids restart with

@@ -90,10 +90,12 @@ static void sse_drop(struct fanout *f)
     outq_clear(&s->q);
     /* MHD only calls the reader when the socket takes more, which a client
      * that stopped reading never allows: cut the socket so MHD's next send
-     * fails and it closes the connection. */
+     * fails and it closes the connection. A suspended stream (dropped by a
+     * broker's reset) is cut too: MHD (TURBO, external epoll) closes a
+     * connection only on a socket event, and an idle client sends none. */
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(s->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (ci && !s->suspended)
+    if (ci)
         shutdown(ci->connect_fd, SHUT_RDWR);
     sse_wake(s);
 }
@@ -164,10 +166,10 @@ static void sse_hello(struct sse_stream *s, const struct bus_channel *ch,
                       const struct cursor *c, bool reset)
 {
     char text[CURSOR_MARKER_MAX];
-    cursor_hello(text, s->srv->epoch, bus_last_id(ch));
+    cursor_hello(text, bus_epoch(ch), bus_last_id(ch));
     sse_push_event(s, "hello", "", text);
     if (reset) {
-        cursor_reset(text, s->srv->epoch, c->since, bus_last_id(ch));
+        cursor_reset(text, bus_epoch(ch), c->since, bus_last_id(ch));
         sse_push_event(s, "reset", "id: 0\n", text);
     }
 }
@@ -231,7 +233,7 @@ enum MHD_Result sse_handle(struct request *req, struct MHD_Connection *conn)
         sse_free(s);
         return MHD_NO;
     }
-    bool reset = cursor_stale(&c, req->ch, s->srv->epoch);
+    bool reset = cursor_stale(&c, req->ch, bus_epoch(req->ch));
     sse_hello(s, req->ch, &c, reset);
     fanout_start(&s->fan, &sse_ops, req->ch, req->srv->cfg.max_queue, c.has_since,
                  reset ? 0 : c.since);

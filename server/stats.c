@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "broker.h"
 #include "bus.h"
 #include "clock.h"
 #include "server.h"
@@ -46,6 +47,21 @@ static json_t *per_transport(const uint64_t v[T_COUNT])
     for (int t = 0; t < T_COUNT; t++)
         json_object_set_new(o, transport_names[t], json_integer((json_int_t)v[t]));
     return o;
+}
+
+/* --broker: the connections' state, round trip and faults. */
+static json_t *broker_json(const struct broker *b)
+{
+    struct broker_stats bs;
+    broker_get_stats(b, &bs);
+    return json_pack("{s:s, s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+                     "state", bs.command_up && bs.subscribe_up ? "up"
+                              : bs.command_up || bs.subscribe_up ? "degraded" : "down",
+                     "command_up", bs.command_up, "subscribe_up", bs.subscribe_up,
+                     "rtt_us", (json_int_t)bs.rtt_us, "reconnects", (json_int_t)bs.reconnects,
+                     "timeouts", (json_int_t)bs.timeouts, "channels", (json_int_t)bs.channels,
+                     "refills", (json_int_t)bs.refills, "resets", (json_int_t)bs.resets,
+                     "publish_errors", (json_int_t)bs.publish_errors);
 }
 
 char *stats_render_json(const struct server *srv, size_t *len)
@@ -89,6 +105,8 @@ char *stats_render_json(const struct server *srv, size_t *len)
         json_object_set_new(doc, refused[i].name, json_integer((json_int_t)refused[i].v));
     json_object_set_new(doc, "epoch", json_integer((json_int_t)srv->epoch));
     json_object_set_new(doc, "tls", json_boolean(srv->cfg.tls_cert_pem != NULL));
+    if (srv->broker)
+        json_object_set_new(doc, "broker", broker_json(srv->broker));
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     if (text)
@@ -145,6 +163,31 @@ static const struct {
       &stats.ws_publish_rate_closed },
 };
 
+static void broker_metrics(FILE *f, const struct broker *b)
+{
+    struct broker_stats bs;
+    broker_get_stats(b, &bs);
+    metric(f, "broker_up", "gauge", "1 while the broker connection is up.");
+    fprintf(f, "pushpull_broker_up{connection=\"command\"} %d\n", bs.command_up);
+    fprintf(f, "pushpull_broker_up{connection=\"subscribe\"} %d\n", bs.subscribe_up);
+    metric_value(f, "broker_rtt_seconds", "gauge", "The broker's latest reply round trip.",
+                 (double)bs.rtt_us / 1e6);
+    const struct { const char *name, *type, *help; uint64_t v; } m[] = {
+        { "broker_reconnects_total", "counter", "Broker connections made again.", bs.reconnects },
+        { "broker_timeouts_total", "counter", "Broker connections cut for a late reply.",
+          bs.timeouts },
+        { "broker_channels", "gauge", "Channels subscribed at the broker.", bs.channels },
+        { "broker_refills_total", "counter", "History reads that caught a channel up.",
+          bs.refills },
+        { "broker_resets_total", "counter", "Channels whose history the broker lost.",
+          bs.resets },
+        { "broker_publish_errors_total", "counter", "Publishes the broker did not take (503).",
+          bs.publish_errors },
+    };
+    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
+        metric_value(f, m[i].name, m[i].type, m[i].help, (double)m[i].v);
+}
+
 char *stats_render_metrics(const struct server *srv, size_t *len)
 {
     struct process_usage u = process_usage();
@@ -178,6 +221,8 @@ char *stats_render_metrics(const struct server *srv, size_t *len)
     metric_value(f, "start_time_seconds", "gauge",
                  "When this server started: its epoch (Pushpull-Epoch), in seconds.",
                  (double)srv->epoch / 1e6);
+    if (srv->broker)
+        broker_metrics(f, srv->broker);
     if (fclose(f) != 0) {
         free(text);
         return NULL;

@@ -302,7 +302,7 @@ static void ws_upgraded(void *cls, struct MHD_Connection *conn, void *req_cls,
     c->urh = urh;
     c->fd = sock;
     struct ws_session_config cfg = {
-        .ch = req->ch, .epoch = srv->epoch, .max_message = srv->cfg.max_message,
+        .ch = req->ch, .epoch = bus_epoch(req->ch), .max_message = srv->cfg.max_message,
         .max_queue = srv->cfg.max_queue, .publish_rate = srv->cfg.ws_publish_rate,
         .may_publish = req->may_publish,
     };

@@ -1421,3 +1421,94 @@ def exchange(port, raw, wait=5, timeout=10):
         return r, rest, closed
     finally:
         s.close()
+
+
+# ------------------------------------------------------------------ redis
+
+class Redis:
+    """Our own redis-server (issue 16): 127.0.0.1, an ephemeral port, a
+    temporary directory, no persistence unless a test saves; stopped by pid,
+    never a system instance. restart() comes back on the same port and dir
+    (with what SHUTDOWN SAVE wrote, if anything)."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="ppredis-")
+        self.port = None
+        self.proc = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, et, ev, tb):
+        self.stop()
+        subprocess.run(["rm", "-rf", self.dir], check=False)
+        return False
+
+    @property
+    def url(self):
+        return "redis://127.0.0.1:%d" % self.port
+
+    def start(self):
+        for _ in range(20):
+            if self.port is None or self.proc is not None:
+                s = socket.socket()
+                s.bind((HOST, 0))
+                port = s.getsockname()[1]
+                s.close()
+            else:
+                port = self.port
+            self.proc = _spawn(["redis-server", "--port", str(port), "--bind", HOST, "--dir", self.dir,
+                                "--save", "", "--appendonly", "no", "--protected-mode", "no"],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+            self.port = port
+            if self._wait_ping():
+                return self
+            self.proc.kill()
+            self.proc.wait()
+        raise TestFailure("redis-server did not start")
+
+    def _wait_ping(self):
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            if self.cli("PING") == "PONG":
+                return True
+            time.sleep(0.05)
+        return False
+
+    def cli(self, *args):
+        r = subprocess.run(["redis-cli", "-p", str(self.port)] + [str(a) for a in args],
+                           capture_output=True, timeout=10)
+        return r.stdout.decode(errors="replace").strip()
+
+    def stop(self, save=False):
+        """SHUTDOWN [SAVE|NOSAVE]; SIGKILL if it lingers."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.cli("SHUTDOWN", "SAVE" if save else "NOSAVE")
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
+
+    def restart(self):
+        """On the same port and dir (the old process is gone)."""
+        proc = self.proc
+        self.proc = None
+        for _ in range(50):
+            self.proc = _spawn(["redis-server", "--port", str(self.port), "--bind", HOST, "--dir", self.dir,
+                                "--save", "", "--appendonly", "no", "--protected-mode", "no"],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+            if self._wait_ping():
+                return self
+            time.sleep(0.1)
+        del proc
+        raise TestFailure("redis-server did not start again on port %d" % self.port)

@@ -177,7 +177,61 @@ static void test_subscribers_called_in_order(void)
     bus_free(bus);
 }
 
-UNIT_MAIN(test_ids_start_at_one_and_increase, test_channels_are_separate_and_reused,
+/* A broker numbers messages: bus_deliver takes its ids, skips what is
+ * old, and a jump leaves only the new id retained (what lay between is lost). */
+static void test_deliver_with_ids(void)
+{
+    struct bus *bus = bus_new(4, 10);
+    struct bus_channel *ch = bus_channel(bus, "a", 1);
+    CHECK(bus_deliver(ch, 1, "x", 1, 1) != NULL);
+    CHECK(bus_deliver(ch, 2, "y", 1, 2) != NULL);
+    CHECK(bus_deliver(ch, 2, "y", 1, 2) == NULL);           /* a duplicate */
+    CHECK(bus_deliver(ch, 1, "x", 1, 1) == NULL);
+    CHECK(bus_deliver(ch, 7, "z", 1, 7) != NULL);           /* 3..6 never came */
+    CHECK_EQ_U(bus_last_id(ch), 7);
+    CHECK(bus_msg_at(ch, 2) == NULL);
+    struct bus_span sp = bus_span_since(ch, 2);
+    CHECK_EQ_U(sp.from, 7);
+    CHECK_EQ_U(sp.lost, 4);
+    bus_free(bus);
+}
+
+static unsigned resets_seen;
+static void on_reset_count(struct bus_sub *sub)
+{
+    CHECK(sub->ch == NULL);                                  /* already unsubscribed */
+    resets_seen++;
+}
+
+static void on_msg_ignore(struct bus_sub *sub, const struct bus_msg *m)
+{
+    (void)sub;
+    (void)m;
+}
+
+static void test_reset_tells_subscribers(void)
+{
+    struct bus *bus = bus_new(4, 10);
+    bus_set_epoch(bus, 5);
+    struct bus_channel *ch = bus_channel(bus, "a", 1);
+    CHECK_EQ_U(bus_epoch(ch), 5);
+    struct bus_sub a = { .on_msg = on_msg_ignore, .on_reset = on_reset_count };
+    struct bus_sub b = { .on_msg = on_msg_ignore };
+    bus_subscribe(ch, &a);
+    bus_subscribe(ch, &b);
+    publish_n(ch, 3);
+    bus_reset(ch, 9);
+    CHECK_EQ_U(resets_seen, 1);
+    CHECK_EQ_U(bus_subscriber_count(ch), 0);
+    CHECK_EQ_U(bus_last_id(ch), 0);
+    CHECK_EQ_U(bus_epoch(ch), 9);
+    CHECK(bus_msg_at(ch, 1) == NULL);
+    publish_n(ch, 1);
+    CHECK_EQ_U(bus_msg_at(ch, 1)->id, 1);                    /* ids start over */
+    bus_free(bus);
+}
+
+UNIT_MAIN(test_deliver_with_ids, test_reset_tells_subscribers, test_ids_start_at_one_and_increase, test_channels_are_separate_and_reused,
           test_max_channels, test_many_channels_survive_rehash, test_ring_evicts_oldest,
           test_since_semantics, test_gap_detection, test_escaping_in_envelope,
           test_subscribers_called_in_order)
