@@ -31,7 +31,7 @@ RELAY_PKGS  := libevent
 ALL_PKGS    := $(sort $(SERVER_PKGS) $(CLIENT_PKGS))
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-        -Wpointer-arith -Wformat=2
+        -Wpointer-arith -Wformat=2 -Werror=implicit-function-declaration
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -DPUSHPULL_VERSION='"$(VERSION)"' \
               $(WARN) $(CFLAGS) -Icommon -MMD -MP
 ALL_LDFLAGS := $(LDFLAGS)

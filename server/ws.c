@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include "bus.h"
 #include "clock.h"
 #include "cursor.h"
 #include "http.h"
