@@ -319,18 +319,7 @@ void engine_run(const struct client_config *cfg, enum transport t,
     run->sent_us = calloc(run->k_measure_to + 1, sizeof *run->sent_us);
     run->acked = calloc(run->k_measure_to / 8 + 1, 1);
     run->subs_on_channel = calloc(cfg->channels, sizeof *run->subs_on_channel);
-    /* Precise (timerfd) timers: epoll's millisecond timeouts would make the
-     * publisher ~1-2 ms late on average, which would show up as latency. */
-    struct event_config *ec = event_config_new();
-    if (ec) {
-        event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER);
-        /* curl stops watching a connection between requests and watches it
-         * again for the next: the changelist folds that DEL + ADD into
-         * nothing instead of two epoll_ctl calls per request. */
-        event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
-        run->base = event_base_new_with_config(ec);
-        event_config_free(ec);
-    }
+    run->base = loop_base_new();
     struct runner r = { .tty = !cfg->quiet && isatty(2) };
     if (!run->sent_us || !run->acked || !run->subs_on_channel || !run->base) {
         x->failure = "out of memory";

@@ -118,6 +118,18 @@ static int socket_cb(CURL *easy, curl_socket_t s, int what, void *arg, void *soc
     return 0;
 }
 
+struct event_base *loop_base_new(void)
+{
+    struct event_config *ec = event_config_new();
+    if (!ec)
+        return NULL;
+    event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER);
+    event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    struct event_base *base = event_base_new_with_config(ec);
+    event_config_free(ec);
+    return base;
+}
+
 struct event_base *loop_base(const struct loop *loop)
 {
     return loop->base;

@@ -27,6 +27,13 @@ struct loop_xfer {
  * libcurl's default). */
 struct loop *loop_new(struct event_base *base, long max_host, long max_total, long keep);
 void loop_free(struct loop *loop);
+/* An event base for the client's loops: precise (timerfd) timers, since
+ * epoll's millisecond timeouts would make the publisher 1-2 ms late on
+ * average, which would show up as latency; and the epoll changelist, since
+ * curl stops watching a connection between requests and watches it again
+ * for the next (the changelist folds that DEL + ADD into nothing). NULL
+ * when out of memory. */
+struct event_base *loop_base_new(void);
 /* The event base the loop runs on. */
 struct event_base *loop_base(const struct loop *loop);
 

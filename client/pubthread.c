@@ -77,13 +77,7 @@ struct pubthread *pubthread_new(struct run *run)
     if (!pt)
         return NULL;
     pt->run = run;
-    /* Precise timers: the publisher must send on time (see engine.c). */
-    struct event_config *ec = event_config_new();
-    if (ec) {
-        event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER);
-        pt->base = event_base_new_with_config(ec);
-        event_config_free(ec);
-    }
+    pt->base = loop_base_new();       /* precise timers: it must send on time */
     if (pt->base) {
         pt->loop = loop_new(pt->base, PUBLISH_POOL, PUBLISH_POOL, PUBLISH_POOL);
         pt->start_ev = event_new(pt->base, -1, 0, on_start, pt);

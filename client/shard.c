@@ -109,14 +109,7 @@ struct shard *shard_new(const struct run *whole, unsigned i, unsigned n,
 {
     const struct client_config *cfg = whole->cfg;
     struct shard *sh = calloc(1, sizeof *sh);
-    struct event_config *ec = event_config_new();
-    struct event_base *base = NULL;
-    if (ec) {
-        event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER);
-        event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
-        base = event_base_new_with_config(ec);
-        event_config_free(ec);
-    }
+    struct event_base *base = loop_base_new();
     if (!sh || !base) {
         if (base)
             event_base_free(base);
