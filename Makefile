@@ -217,7 +217,7 @@ bench-broker: all
 #   make fuzz          build the libFuzzer drivers (tests/fuzz/) with clang into
 #                      build/fuzz/ and run each for FUZZ_SECONDS (60) on a copy
 #                      of its committed corpus (build/fuzz/corpus/<driver>/)
-#   make fuzz-smoke    the same, 20 s per driver (CI)
+#   make fuzz-smoke    the same, 15 s per driver (CI)
 #   make test-valgrind the integration suite, the server under valgrind memcheck
 # The drivers and the modules they reach get coverage, ASan and UBSan; the
 # rest of the build never sees clang. Crash inputs land in build/fuzz/crashes/.
@@ -263,7 +263,7 @@ fuzz: fuzz-build
 	$(Q)FUZZ_OUT=$(FUZZ_OUT) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(FUZZ_NAMES)
 
 fuzz-smoke:
-	$(Q)$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=20
+	$(Q)$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=15
 
 # Every server the harness starts runs under memcheck with its own log; the
 # harness checks each log (no definite leak, no invalid access) as a test.
