@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "dialect.h"
+#include "parse.h"
 #include "subscriber.h"
 
 #define TAG_BITS 16
@@ -22,19 +23,27 @@ static bool publish_accepted(long status)
     return status == 201 || status == 202;
 }
 
+#define TAG_MAX ((1u << TAG_BITS) - 1)
+#define SECONDS_MAX ((1ull << 40) - 1)
+
+/* One decimal field of an id (not NUL-terminated), through parse_u64. */
+static int id_field(const char *s, size_t len, uint64_t max, uint64_t *out)
+{
+    char buf[24];
+    if (len == 0 || len >= sizeof buf)
+        return -1;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    return parse_u64(buf, max, out);
+}
+
 /* "<seconds>:<tag>" to a key; 0 if it is not one. */
 static uint64_t id_key(const char *s, size_t len)
 {
-    uint64_t t = 0, g = 0;
-    size_t i = 0;
-    for (; i < len && s[i] >= '0' && s[i] <= '9' && t < (1ull << 40); i++)
-        t = t * 10 + (uint64_t)(s[i] - '0');
-    if (i == 0 || i >= len || s[i] != ':')
-        return 0;
-    size_t start = ++i;
-    for (; i < len && s[i] >= '0' && s[i] <= '9' && g < (1u << TAG_BITS); i++)
-        g = g * 10 + (uint64_t)(s[i] - '0');
-    if (i == start || i != len || g >= (1u << TAG_BITS))
+    const char *colon = memchr(s, ':', len);
+    uint64_t t, g;
+    if (!colon || id_field(s, (size_t)(colon - s), SECONDS_MAX, &t) != 0 ||
+        id_field(colon + 1, len - (size_t)(colon + 1 - s), TAG_MAX, &g) != 0)
         return 0;
     return t << TAG_BITS | g;
 }
@@ -53,7 +62,7 @@ static void poll_cursor(const struct subscriber *s, struct curl_slist **headers)
     strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
     snprintf(h, sizeof h, "If-Modified-Since: %s", date);
     *headers = curl_slist_append(*headers, h);
-    snprintf(h, sizeof h, "If-None-Match: %llu", (unsigned long long)(key & ((1u << TAG_BITS) - 1)));
+    snprintf(h, sizeof h, "If-None-Match: %llu", (unsigned long long)(key & TAG_MAX));
     *headers = curl_slist_append(*headers, h);
 }
 
@@ -65,7 +74,7 @@ static void event_cursor(const struct subscriber *s, struct curl_slist **headers
         return;
     char h[96];
     snprintf(h, sizeof h, "Last-Event-ID: %llu:%llu", (unsigned long long)(key >> TAG_BITS),
-             (unsigned long long)(key & ((1u << TAG_BITS) - 1)));
+             (unsigned long long)(key & TAG_MAX));
     *headers = curl_slist_append(*headers, h);
 }
 
@@ -139,10 +148,10 @@ static int poll_answer(struct subscriber *s, const struct poll_answer *a, bool *
     }
     /* The cursor: Last-Modified's seconds and the ETag's tag. */
     struct tm tm = { 0 };
-    const char *rest = strptime(a->last_modified, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    char id[48];
-    snprintf(id, sizeof id, "%lld:%s", rest ? (long long)timegm(&tm) : 0LL, a->etag);
-    uint64_t key = rest ? id_key(id, strlen(id)) : 0;
+    uint64_t tag, key = 0;
+    if (strptime(a->last_modified, "%a, %d %b %Y %H:%M:%S GMT", &tm) &&
+        parse_u64(a->etag, TAG_MAX, &tag) == 0)
+        key = (uint64_t)timegm(&tm) << TAG_BITS | tag;
     /* An answer with a message names its id; an empty one for a channel
      * nobody has published to yet names none. */
     if (key)

@@ -34,7 +34,6 @@ struct runner {
     struct loop *sub_loop, *ctl_loop;
     struct pubthread *pub;
     struct event *tick;
-    uint64_t tick_due_us;
     struct saturation_meter meter;    /* the subscribers' loop */
     uint64_t phase_start_us, connect_deadline_us, drain_end_us, cost_end_us, last_progress_us;
     struct cost cost0, cost1;
@@ -110,8 +109,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     struct run *run = r->run;
     const struct client_config *cfg = run->cfg;
     uint64_t now = run_now_us();
-    saturation_tick(&r->meter, r->tick_due_us, now);
-    r->tick_due_us = now + TICK_US;
+    saturation_tick(&r->meter, now, TICK_US);
     if (engine_interrupted) {
         r->failure = "interrupted";
         event_base_loopexit(run->base, NULL);

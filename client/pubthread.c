@@ -19,7 +19,6 @@ struct pubthread {
     pthread_t thread;
     bool launched;
     uint64_t t0_us, k_end;            /* set before start_ev is activated */
-    uint64_t tick_due_us;
     struct saturation_meter meter;
     /* Mirrors the main thread reads while the thread runs. */
     bool ready;
@@ -32,8 +31,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct pubthread *pt = arg;
     uint64_t now = run_now_us();
-    saturation_tick(&pt->meter, pt->tick_due_us, now);
-    pt->tick_due_us = now + PUB_TICK_US;
+    saturation_tick(&pt->meter, now, PUB_TICK_US);
     __atomic_store_n(&pt->ready, publisher_ready(pt->pub), __ATOMIC_RELEASE);
     __atomic_store_n(&pt->in_flight, publisher_in_flight(pt->pub), __ATOMIC_RELEASE);
 }

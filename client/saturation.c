@@ -34,10 +34,11 @@ void saturation_end(struct saturation_meter *m)
     m->cpu1_s = clock_s(m->cpu_clock);
 }
 
-void saturation_tick(struct saturation_meter *m, uint64_t due_us, uint64_t now_us)
+void saturation_tick(struct saturation_meter *m, uint64_t now_us, uint64_t period_us)
 {
-    if (m->wall0_us && !m->wall1_us && due_us)
-        hist_record(&m->lag, now_us > due_us ? now_us - due_us : 0);
+    if (m->wall0_us && !m->wall1_us && m->due_us)
+        hist_record(&m->lag, now_us > m->due_us ? now_us - m->due_us : 0);
+    m->due_us = now_us + period_us;
 }
 
 struct saturation saturation_get(const struct saturation_meter *m)

@@ -20,7 +20,7 @@ struct saturation_meter {
     clockid_t cpu_clock;              /* the loop thread's CPU clock */
     uint64_t wall0_us, wall1_us;
     double cpu0_s, cpu1_s;
-    uint64_t due_us;                  /* when the next tick was due; 0: none */
+    uint64_t due_us;                  /* when the next tick is due; 0: none yet */
     struct hist lag;
 };
 
@@ -29,8 +29,9 @@ void saturation_init(struct saturation_meter *m);
 /* Start and end of the window the figures cover. */
 void saturation_begin(struct saturation_meter *m);
 void saturation_end(struct saturation_meter *m);
-/* From the loop's periodic tick: it was due at due_us, runs now. */
-void saturation_tick(struct saturation_meter *m, uint64_t due_us, uint64_t now_us);
+/* From the loop's periodic tick (every period_us), running at now_us: how
+ * late it is against the previous tick's due time. */
+void saturation_tick(struct saturation_meter *m, uint64_t now_us, uint64_t period_us);
 struct saturation saturation_get(const struct saturation_meter *m);
 
 /* Was this loop the limit of the measurement? Busy at least 90 % of the

@@ -18,7 +18,7 @@ struct shard {
     const struct shard_clock *clock;
     pthread_t thread;
     bool launched, stopping;
-    uint64_t ramp_start_us, tick_due_us;
+    uint64_t ramp_start_us;
     struct saturation_meter meter;
     struct cost cost0, cost1;
     bool window_open;
@@ -56,8 +56,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct shard *sh = arg;
     uint64_t now = run_now_us();
-    saturation_tick(&sh->meter, sh->tick_due_us, now);
-    sh->tick_due_us = now + SHARD_TICK_US;
+    saturation_tick(&sh->meter, now, SHARD_TICK_US);
     if (__atomic_load_n(&sh->stopping, __ATOMIC_ACQUIRE)) {
         event_base_loopbreak(sh->run.base);
         return;
