@@ -13,7 +13,7 @@
 #   make bench-client   client poll rate against wrk; client vs server CPU/msg
 #   make bench-scale    ~20k concurrent SSE + WS subscribers: RSS, connect rate, p99
 #   make bench-fanout   one channel's fan-out against Nchan: CPU/msg, p99, RSS/sub
-#   make bench-broker   memory vs Redis broker per transport; --workers 2 vs 1
+#   make bench-broker   bench/broker.scn: the Redis broker hop per transport; --workers 2 vs 1
 #   make install        PREFIX (/usr/local), DESTDIR: programs, page files, docs
 
 VERSION := 0.1.0
@@ -207,11 +207,11 @@ bench-scale: all
 bench-fanout: all
 	$(Q)PUSHPULL_BIN=$(CURDIR)/$(BIN) /usr/bin/python3 scripts/bench-fanout.py $(FANOUT_ARGS)
 
-# The broker hop per transport (memory, one instance through Redis, two
-# instances) and --workers 2 vs 1 (scripts/bench-broker.py; BROKER_ARGS
-# passes its flags, e.g. BROKER_ARGS="--rounds 3").
+# The broker hop per transport (in memory, one instance through Redis, two
+# instances) and --workers 2 beside one process: the broker profiles, each
+# with its own redis-server; under 8 minutes.
 bench-broker: all
-	$(Q)scripts/install-deps.sh --bench && PUSHPULL_BIN=$(CURDIR)/$(BIN) /usr/bin/python3 scripts/bench-broker.py $(BROKER_ARGS)
+	$(Q)scripts/install-deps.sh --bench && PUSHPULL_BIN=$(CURDIR)/$(BIN) /usr/bin/python3 scripts/bench.py bench/broker.scn
 
 # ---- hardening: fuzzing and valgrind (issue 6) ------------------------------
 #   make fuzz          build the libFuzzer drivers (tests/fuzz/) with clang into

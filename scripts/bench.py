@@ -283,17 +283,18 @@ def tc_time(us):
 
 class Proc:
     """A child process in its own session (Ctrl-C reaches only the runner,
-    which stops children in order), stdout and stderr to files."""
+    which stops children in order), stdout and stderr to files; log_stdout:
+    stdout into the log too (redis-server logs on stdout)."""
 
-    def __init__(self, label, cmd, logdir):
+    def __init__(self, label, cmd, logdir, log_stdout=False):
         self.label = label
         self.cmd = cmd
         self.out_path = os.path.join(logdir, label + ".out")
         self.err_path = os.path.join(logdir, label + ".log")
         self.out = open(self.out_path, "wb")
         self.err = open(self.err_path, "ab")
-        self.p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.out, stderr=self.err,
-                                  start_new_session=True)
+        self.p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.err if log_stdout else self.out,
+                                  stderr=self.err, start_new_session=True)
 
     def first_line(self, pattern, timeout):
         """The groups of pattern on the first stdout line, or None."""
@@ -351,13 +352,122 @@ def openssl_command(cert, key):
             "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"]
 
 
+def redis_command(port, folder):
+    """A broker profile's redis-server: loopback only, its own folder, nothing saved."""
+    return ["redis-server", "--port", str(port), "--bind", LOOPBACK, "--dir", folder,
+            "--save", "", "--appendonly", "no"]
+
+
+REDIS_VERSION_COMMAND = ["redis-server", "--version"]
+
+
+def free_port():
+    """A loopback port nothing listens on now (another process may take it
+    before ours binds it: RedisServer tries again)."""
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
+
+
+def redis_ping(port, timeout=1.0):
+    """Does a redis-server answer PING on 127.0.0.1:port?"""
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=timeout) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+class RedisServer:
+    """A broker profile's own redis-server: 127.0.0.1, a free port, a
+    temporary folder (removed when it stops), nothing persisted; stopped by
+    its pid, never a system instance."""
+
+    def __init__(self, env):
+        self.env = env
+        self.proc = None
+        self.port = None
+        self.dir = None
+        self.starts = 0
+
+    @staticmethod
+    def label():
+        return "redis-server"
+
+    @property
+    def url(self):
+        return "redis://%s:%d" % (LOOPBACK, self.port)
+
+    def start(self):
+        if not shutil.which("redis-server"):
+            raise SetupError("no redis-server command (scripts/install-deps.sh installs it)")
+        self.dir = tempfile.mkdtemp(prefix="pp-redis-")
+        for _ in range(5):
+            port = free_port()
+            cmd = redis_command(port, self.dir)
+            tag = "redis-server-%s%s" % (self.env.name, "-%d" % self.starts if self.starts else "")
+            self.starts += 1
+            self.proc = Proc(tag, cmd, self.env.b.logdir, log_stdout=True)
+            if self.wait_ping(port, 10):
+                self.port = port
+                self.env.info["broker"]["redis_command"] = cmd
+                return
+            self.proc.stop(2)
+        raise SetupError("redis-server did not answer PING (%s)" % self.proc.describe_exit())
+
+    def wait_ping(self, port, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.proc.alive():
+            if redis_ping(port):
+                return True
+            time.sleep(0.05)
+        return False
+
+    def alive(self):
+        return self.proc is not None and self.proc.alive()
+
+    def usage(self):
+        """procs.Usage of redis-server now (CPU seconds, RSS)."""
+        return procs.usage([self.proc.p.pid])
+
+    def stop(self):
+        """SIGTERM by pid (nothing to save), the folder removed; the exit status."""
+        rc = self.proc.stop() if self.proc is not None else None
+        self.proc = None
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+        return rc
+
+
+def broker_figures(before, after, result, pid):
+    """runs.jsonl "broker": redis-server's CPU over the whole client run
+    (connect, warm-up, measure, drain) per delivery of the whole run, and
+    its RSS at the end. The client counts deliveries of the measure window
+    only; the whole run's are those scaled by its publishes, warm-up
+    included (published_total / published): Redis works per publish, and
+    polls are answered without it."""
+    cpu = after.cpu_s - before.cpu_s
+    d = (result or {}).get("delivery") or {}
+    delivered, published, total = d.get("delivered"), d.get("published"), d.get("published_total")
+    deliveries = delivered * total / published if delivered and published and total else None
+    return {"server": "redis-server", "pid": pid, "cpu_s": round(cpu, 6),
+            "deliveries": round(deliveries) if deliveries else None,
+            "cpu_us_per_delivered": round(cpu * 1e6 / deliveries, 4) if deliveries else None,
+            "rss_bytes": after.rss_bytes}
+
+
 class Server:
     """One server of a profile: bin/pushpull-server, or a peer's
-    peers/NAME/run 0 (same contract: foreground, "listening on URL", SIGTERM)."""
+    peers/NAME/run 0 (same contract: foreground, "listening on URL", SIGTERM).
+    instance: "A" or "B" for the two pushpull-servers of a two-instance
+    broker profile (A takes the publishes, B the subscribers)."""
 
-    def __init__(self, env, name):
+    def __init__(self, env, name, instance=None):
         self.env = env
         self.name = name
+        self.instance = instance
         self.proc = None
         self.port = None
         self.url = None
@@ -365,15 +475,19 @@ class Server:
         self.failure = None       # why a peer could not start: its runs fail, the others go on
 
     def label(self):
-        return "pushpull-server" if self.name == "pushpull" else "peers/%s/run" % self.name
+        if self.name != "pushpull":
+            return "peers/%s/run" % self.name
+        return "pushpull-server" + (" %s" % self.instance if self.instance else "")
 
     def start(self):
         env, b = self.env, self.env.b
-        cmd = env.prefix() + b.server_command(self.name, env.name, (env.cert, env.key) if env.tls else None)
-        tag = "server-%s%s%s" % ("" if self.name == "pushpull" else self.name + "-", env.name,
-                                 "-%d" % self.restarts if self.restarts else "")
+        cmd = env.prefix() + b.server_command(self.name, env.name, (env.cert, env.key) if env.tls else None,
+                                              env.redis.url if env.redis else None)
+        tag = "server-%s%s%s%s" % ("" if self.name == "pushpull" else self.name + "-", env.name,
+                                   "-" + self.instance if self.instance else "",
+                                   "-%d" % self.restarts if self.restarts else "")
         self.proc = Proc(tag, cmd, b.logdir)
-        env.record_command(self.name, cmd)
+        env.record_command(self.name, cmd, self.instance)
         g = self.proc.first_line(r"listening on (https?)://127\.0\.0\.1:(\d+)", 30)
         if not g:
             self.proc.stop(2)
@@ -396,10 +510,9 @@ class Server:
             time.sleep(0.1)
 
     def pids(self):
-        """The processes whose CPU and RSS are the server's: pushpull-server
-        itself, or a peer's processes (procs.server_pids)."""
-        if self.name == "pushpull":
-            return [self.proc.p.pid]
+        """The processes whose CPU and RSS are the server's (procs.server_pids):
+        pushpull-server itself (with --workers, its parent and workers), or a
+        peer's processes."""
         pids = procs.server_pids(self.proc.p.pid)
         if not pids:
             raise SetupError("%s runs no process" % self.label())
@@ -423,7 +536,13 @@ class ProfileEnv:
         self.info = bench.manifest["profiles"][name]
         self.method = self.info["method"]
         self.ns = "pp-%d-%s" % (os.getpid(), name) if self.method == "netem" else None
-        self.servers = {s: Server(self, s) for s in bench.servers_of[name]}
+        # A broker profile: its own redis-server; with two instances the
+        # subscribers' pushpull-server is B, and A takes the publishes.
+        self.broker = scenario.PROFILES[name].get("broker")
+        self.redis = RedisServer(self) if self.broker else None
+        two = bool(self.broker) and self.broker["instances"] == 2
+        self.publisher = Server(self, "pushpull", "A") if two else None
+        self.servers = {s: Server(self, s, "B" if two and s == "pushpull" else None) for s in bench.servers_of[name]}
         self.relay = None
         self.relay_url = None     # what subscribers connect to through the relay
         self.restarts = 0
@@ -449,6 +568,10 @@ class ProfileEnv:
                                         "removed afterwards" % " ".join(cmd))
         if self.ns:
             self.setup_netns()
+        if self.redis:
+            self.redis.start()
+        if self.publisher:
+            self.publisher.start()
         for name, srv in self.servers.items():
             try:
                 srv.start()
@@ -475,8 +598,12 @@ class ProfileEnv:
         self.info["netns"] = self.ns
         self.info["netem_command"] = qd
 
-    def record_command(self, name, cmd):
-        """The exact command of each server, in the profile and the manifest."""
+    def record_command(self, name, cmd, instance=None):
+        """The exact command of each server, in the profile and the manifest
+        (instance A of a two-instance profile as the server's "publisher")."""
+        if instance == "A":
+            self.info.setdefault("servers", {}).setdefault(name, {}).setdefault("publisher", {})["command"] = cmd
+            return
         self.info.setdefault("servers", {}).setdefault(name, {})["command"] = cmd
         if name == "pushpull":
             self.info["server_command"] = cmd
@@ -487,11 +614,26 @@ class ProfileEnv:
 
     def urls(self, name):
         """(where subscribers connect, where the publisher posts) for a server:
-        through the relay only for pushpull (peers run on loopback alone)."""
+        through the relay only for pushpull (peers run on loopback alone); on
+        two instances, B and A."""
         url = self.servers[name].url
         if name == "pushpull" and self.relay_url:
             return self.relay_url, url
+        if name == "pushpull" and self.publisher:
+            return url, self.publisher.url
         return url, url
+
+    def instances(self, name):
+        """The processes that serve a server's runs: A and B on two instances."""
+        return ([self.publisher] if name == "pushpull" and self.publisher else []) + [self.servers[name]]
+
+    def pids(self, name):
+        """--server-pid of a server's runs: every process of every instance."""
+        return [pid for srv in self.instances(name) for pid in srv.pids()]
+
+    def parts(self, name):
+        """What a run on a server needs alive: its instances and redis-server."""
+        return self.instances(name) + ([self.redis] if self.redis else [])
 
     def start_relay(self):
         b = self.b
@@ -513,17 +655,25 @@ class ProfileEnv:
         self.relay_url = "http://%s:%s" % (LOOPBACK, g[0])
 
     def ensure(self, n, name):
-        """Before run n on server name: restart it (and the relay) when dead."""
+        """Before run n on server name: restart what died (redis-server, a
+        server instance, the relay)."""
         srv = self.servers[name]
         if srv.failure:
             raise SetupError(srv.failure)
-        if srv.proc is not None and not srv.alive():
+        if self.redis is not None and not self.redis.alive():
+            self.b.incident("redis-server of profile %s died before run %d (%s)"
+                            % (self.name, n, self.redis.proc.describe_exit()))
+            self.restart_broker()
+            return
+        dead = [s for s in self.instances(name) if s.proc is not None and not s.alive()]
+        for s in dead:
             self.b.incident("%s of profile %s died before run %d (%s)"
-                            % (srv.label(), self.name, n, srv.proc.describe_exit()))
-            srv.proc.stop(1)
-            srv.restarts += 1
+                            % (s.label(), self.name, n, s.proc.describe_exit()))
+            s.proc.stop(1)
+            s.restarts += 1
             self.restarts += 1
-            srv.start()
+            s.start()
+        if dead:
             if name == "pushpull" and self.relay is not None:
                 self.start_relay()
             return
@@ -531,6 +681,22 @@ class ProfileEnv:
             self.b.incident("relay of profile %s died before run %d (%s)" % (self.name, n, self.relay.describe_exit()))
             self.restarts += 1
             self.start_relay()
+
+    def restart_broker(self):
+        """A dead redis-server took its data along: a new one, and the
+        pushpull-server instances started again on it."""
+        for s in self.instances("pushpull"):
+            s.stop()
+            s.restarts += 1
+        self.redis.stop()
+        self.restarts += 1
+        self.redis.start()
+        for s in self.instances("pushpull"):
+            s.start()
+
+    def broker_usage(self):
+        """procs.Usage of the profile's redis-server, None without one."""
+        return self.redis.usage() if self.redis is not None and self.redis.alive() else None
 
     def alive(self, name):
         return name in self.servers and self.servers[name].alive()
@@ -553,24 +719,47 @@ class ProfileEnv:
         if self.relay is not None:
             self.relay.stop()
             self.relay = None
+        if self.publisher is not None:
+            self.stop_server(self.publisher, self.info.setdefault("servers", {}).setdefault("pushpull", {})
+                             .setdefault("publisher", {}))
         for name, srv in self.servers.items():
-            proc = srv.proc
-            rc = srv.stop()
-            self.info.setdefault("servers", {}).setdefault(name, {})["exit_status"] = rc
+            rc = self.stop_server(srv, self.info.setdefault("servers", {}).setdefault(name, {}))
             if name == "pushpull":
                 self.info["server_exit_status"] = rc
-            if rc not in (0, None) and not srv.failure:
-                self.b.incident("%s of profile %s exited with %s on SIGTERM"
-                                % (srv.label(), self.name, proc.describe_exit()))
+        if self.redis is not None:
+            proc = self.redis.proc
+            rc = self.info["broker"]["redis_exit_status"] = self.redis.stop()
+            if rc not in (0, None):
+                self.b.incident("redis-server of profile %s exited with %s on SIGTERM"
+                                % (self.name, proc.describe_exit()))
         if self.ns:
             run_quiet(["ip", "netns", "del", self.ns])
         if self.tls_dir:
             shutil.rmtree(self.tls_dir, ignore_errors=True)
             self.tls_dir = None
 
+    def stop_server(self, srv, info):
+        """Stop one server (instance); its exit status into info and returned."""
+        proc = srv.proc
+        rc = info["exit_status"] = srv.stop()
+        if rc not in (0, None) and not srv.failure:
+            self.b.incident("%s of profile %s exited with %s on SIGTERM"
+                            % (srv.label(), self.name, proc.describe_exit()))
+        return rc
+
 
 class SetupError(Exception):
     pass
+
+
+def broker_why(broker):
+    """A broker profile's set-up, for the manifest's profile "why"."""
+    return ("direct: client and server on 127.0.0.1; %s%s with --broker to the profile's own redis-server "
+            "(127.0.0.1, a free port, a temporary folder, nothing persisted)%s"
+            % ("two pushpull-servers" if broker["instances"] == 2 else "pushpull-server",
+               " --workers %d" % broker["workers"] if broker["workers"] > 1 else "",
+               ": the publisher posts to A, the subscribers connect to B, so every message crosses Redis"
+               if broker["instances"] == 2 else ""))
 
 
 # --------------------------------------------------------------- runner
@@ -664,6 +853,11 @@ class Bench:
         # the client read each server's CPU and RSS from /proc, so the
         # figures are comparable. A pushpull-only scenario runs as before.
         self.peers = self.servers != ["pushpull"]
+        # Broker profiles: every run reads the server's CPU and RSS from
+        # /proc too, so both instances (or every worker) count, and their
+        # in-memory twins are measured the same way.
+        self.has_broker = any(scenario.PROFILES[prof].get("broker") for prof, _ in plan)
+        self.proc_figures = self.peers or self.has_broker
         self.logdir = os.path.join(out, "logs")
         self.records = []
         self.elapsed = []
@@ -684,19 +878,25 @@ class Bench:
             f.write("\n")
         os.replace(tmp, os.path.join(self.out, "manifest.json"))
 
-    def server_command(self, name, profile, cert_key=None):
+    def server_command(self, name, profile, cert_key=None, broker_url=None):
         if name != "pushpull":
             return [os.path.join(REPO, "peers", name, "run"), "0"]
         # Every benchmark connection comes from 127.0.0.1 and the WebSocket
         # publisher sends the whole --rate on one connection: the abuse
-        # limits meant for strangers would cap the benchmark itself.
+        # limits meant for strangers would cap the benchmark itself. A
+        # finished run's SSE streams stay open until the server's next
+        # heartbeat (15 s: it does not watch a waiting stream's socket), so
+        # the three runs before may still hold theirs.
         cmd = [self.server_bin, "--port", "0", "--quiet",
-               "--max-connections", str(self.max_subs[profile] * 2 + 1000),
+               "--max-connections", str(self.max_subs[profile] * 4 + 1000),
                "--max-connections-per-ip", "0", "--ws-publish-rate", "0"]
         if self.max_size[profile] + 1024 > 64 * 1024:
             cmd += ["--max-message", str(self.max_size[profile] + 1024)]
         if cert_key:
             cmd += ["--tls-cert", cert_key[0], "--tls-key", cert_key[1]]
+        broker = scenario.PROFILES[profile].get("broker")
+        if broker:
+            cmd += ["--broker", broker_url] + (["--workers", str(broker["workers"])] if broker["workers"] > 1 else [])
         return cmd
 
     def client_command(self, env, n, p):
@@ -704,16 +904,18 @@ class Bench:
         # the subscribers' side crosses the emulated network (with netem
         # everything in the namespace does; the run records which).
         url, pub = env.urls(p["server"])
-        pids = env.servers[p["server"]].pids() if self.peers else None
+        pids = env.pids(p["server"]) if self.proc_figures else None
         return env.prefix() + self.client_tail([self.client_bin, "--url", url, "--publish-url", pub], n, p,
                                                env.cert if env.tls else None, pids)
 
     def client_tail(self, head, n, p, cacert, pids):
-        """head + the run's flags (+ --dialect and --server-pid with peers)."""
+        """head + the run's flags (+ --dialect with peers, --server-pid with
+        peers or broker profiles)."""
         cmd = head + scenario.client_args(p) + (["--cacert", cacert] if cacert else [])
         if self.peers:
-            cmd += ["--dialect", scenario.SERVER_DIALECTS[p["server"]],
-                    "--server-pid", ",".join(str(x) for x in pids) if pids else "SERVER_PIDS"]
+            cmd += ["--dialect", scenario.SERVER_DIALECTS[p["server"]]]
+        if self.proc_figures:
+            cmd += ["--server-pid", ",".join(str(x) for x in pids) if pids else "SERVER_PIDS"]
         return cmd + ["--json", os.path.join(self.out, "client", "%d.json" % n), "--quiet"]
 
     def build_manifest(self, net):
@@ -729,6 +931,9 @@ class Bench:
                 method, why = net[prof]
             profiles[prof] = {"rtt_ms": d["rtt_ms"], "rate_bits": d["rate_bits"], "method": method, "why": why,
                               "tls": bool(d.get("tls"))}
+            if d.get("broker"):
+                profiles[prof]["why"] = broker_why(d["broker"])
+                profiles[prof]["broker"] = dict(d["broker"], redis_command=None, redis_exit_status=None)
         sc = self.sc
         self.manifest = {
             "schema": SCHEMA,
@@ -739,6 +944,8 @@ class Bench:
             "profiles": profiles,
             "server_command": None,
             "servers": {name: server_info(name, self.bin) for name in self.servers},
+            "broker": {"server": "redis-server", "version": version_output(REDIS_VERSION_COMMAND),
+                       "version_command": REDIS_VERSION_COMMAND} if self.has_broker else None,
             "runs": self.total, "failed": 0, "not_offered": 0, "done": 0,
             "sections": [{"name": s, "runs": sum(1 for _, r in self.plan for x in r if x.section == s),
                           "repeat": sc.section_info[s]["repeat"],
@@ -780,8 +987,10 @@ class Bench:
     def profile_record(self, prof):
         """runs.jsonl "profile": the manifest's profile and the publish path."""
         info = self.manifest["profiles"][prof]
+        broker = info.get("broker")
         return {"name": prof, "rtt_ms": info["rtt_ms"], "rate_bits": info["rate_bits"], "method": info["method"],
-                "tls": info["tls"], "publish_path": "network" if info["method"] == "netem" else "direct"}
+                "tls": info["tls"], "publish_path": "network" if info["method"] == "netem" else "direct",
+                "broker": {k: broker[k] for k in ("instances", "workers")} if broker else None}
 
     def repeat_words(self, x):
         """' (repetition 2 of 3)' when the run's section repeats, else ''."""
@@ -796,16 +1005,20 @@ class Bench:
         env.ensure(n, p["server"])
         cmd = self.client_command(env, n, p)
         rec["command"] = cmd
+        broker0 = env.broker_usage()
         before = cpu_times()
         self.run_client(rec, cmd, p)
         rec["machine_busy"] = busy_fraction(before, cpu_times())
-        srv = env.servers[p["server"]]
-        if not srv.alive():
-            why = "%s of profile %s died during run %d (%s)" % (srv.label(), p["profile"], n,
-                                                                srv.proc.describe_exit())
-            self.incident(why)
-            if rec["status"] == "failed":
-                rec["failure"] = (rec["failure"] or "failed") + "; " + why
+        broker1 = env.broker_usage()
+        if broker0 is not None and broker1 is not None:
+            rec["broker"] = broker_figures(broker0, broker1, rec["result"], env.redis.proc.p.pid)
+        for part in env.parts(p["server"]):
+            if not part.alive():
+                why = "%s of profile %s died during run %d (%s)" % (part.label(), p["profile"], n,
+                                                                    part.proc.describe_exit())
+                self.incident(why)
+                if rec["status"] == "failed":
+                    rec["failure"] = (rec["failure"] or "failed") + "; " + why
 
     @staticmethod
     def client_timeout(p):
@@ -1019,7 +1232,8 @@ def parse_options(argv):
         prog="bench.py", description="Run a pushpull scenario file (bench/README.md) and keep its results "
         "folder (docs/RESULTS-FORMAT.md).")
     ap.add_argument("scenario", metavar="SCENARIO_FILE")
-    ap.add_argument("--profiles", help="comma list replacing every section's profiles (loopback,tls,lan,wan,mobile)")
+    ap.add_argument("--profiles", help="comma list replacing every section's profiles (%s)"
+                    % ",".join(scenario.PROFILES))
     ap.add_argument("--out", metavar="DIR", help="results folder (default results/<UTC time>-<name>)")
     ap.add_argument("--only-section", metavar="NAME", help="run only this section (comma list)")
     ap.add_argument("--duration", metavar="DUR", help="replace every run's measured duration")
@@ -1204,13 +1418,24 @@ def dry_run_servers(bench, prof):
     if tls:
         print("# a certificate in a temporary folder TMP (removed afterwards):")
         print(" ".join(openssl_command("TMP/cert.pem", "TMP/key.pem")))
+    broker = d.get("broker")
+    redis_url = "redis://127.0.0.1:REDIS_PORT" if broker else None
+    if broker:
+        print("# the profile's redis-server on a free port, in a temporary folder TMP (removed afterwards):")
+        print(" ".join(x or '""' for x in redis_command("REDIS_PORT", "TMP")))
     urls = {}
     for name in bench.servers_of[prof]:
         if bench.peers:
             print("# server %s (dialect %s; its processes are SERVER_PIDS):"
                   % (name, scenario.SERVER_DIALECTS[name]))
-        print(" ".join(bench.server_command(name, prof, ("TMP/cert.pem", "TMP/key.pem") if tls else None)))
+        cmd = " ".join(bench.server_command(name, prof, ("TMP/cert.pem", "TMP/key.pem") if tls else None, redis_url))
         port = "SERVER_PORT" if name == "pushpull" else "%s_PORT" % name.upper()
+        if broker and broker["instances"] == 2:
+            print("# two instances: A takes the publishes (--publish-url http://127.0.0.1:SERVER_A_PORT), the "
+                  "subscribers connect to B; --server-pid names both")
+            print(cmd)
+            port = "SERVER_B_PORT"
+        print(cmd)
         urls[name] = "%s://127.0.0.1:%s" % ("https" if tls else "http", port)
     if d["rtt_ms"] or d["rate_bits"]:
         rtt_half = tc_time(d["rtt_ms"] * 500)

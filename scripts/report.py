@@ -39,7 +39,7 @@ def render(f):
             os.unlink(os.path.join(f.folder, name))
     parts = [tables.header(f), tables.how_to_read(f), servers.render(f.all_runs, f.manifest), tables.headline(f),
              which_when(f), tables.model_section(f), tables.saturation_section(f), tables.tls_section(f),
-             charts.chart_sections(f), tables.every_run(f)]
+             tables.broker_section(f), charts.chart_sections(f), tables.every_run(f)]
     text = "\n\n".join(p.rstrip("\n") for p in parts if p) + "\n"
     tmp = os.path.join(f.folder, ".report.md.tmp")
     with open(tmp, "w", encoding="utf-8") as out:

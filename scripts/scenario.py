@@ -22,16 +22,24 @@ __all__ = ["ScenarioError", "Scenario", "parse", "parse_text", "parse_duration_u
 
 TRANSPORTS = ("poll", "longpoll", "sse", "ws")
 
-# Network profiles: round-trip time added between client and server and an
-# optional bandwidth cap (bits/s), in the order runs are grouped. "tls" is
-# loopback over HTTPS and wss:// (a self-signed certificate the runner
-# makes), to be compared with loopback runs of the same workload.
+# Profiles: the server set-ups runs are grouped by (one set-up per profile,
+# in this order). Network profiles add a round-trip time between client and
+# server and an optional bandwidth cap (bits/s). "tls" is loopback over
+# HTTPS and wss:// (a self-signed certificate the runner makes). Broker
+# profiles run pushpull-server with --broker on loopback, through the
+# profile's own redis-server (the runner starts it): "instances" 2 puts the
+# publisher on instance A and the subscribers on B, so every message
+# crosses Redis; "workers" is pushpull-server's --workers. tls and the
+# broker profiles are compared with the loopback runs of the same workload.
 PROFILES = {
     "loopback": {"rtt_ms": 0, "rate_bits": None},
     "tls": {"rtt_ms": 0, "rate_bits": None, "tls": True},
     "lan": {"rtt_ms": 2, "rate_bits": None},
     "wan": {"rtt_ms": 80, "rate_bits": None},
     "mobile": {"rtt_ms": 200, "rate_bits": 2_000_000},
+    "redis": {"rtt_ms": 0, "rate_bits": None, "broker": {"instances": 1, "workers": 1}},
+    "redis-two": {"rtt_ms": 0, "rate_bits": None, "broker": {"instances": 2, "workers": 1}},
+    "redis-workers": {"rtt_ms": 0, "rate_bits": None, "broker": {"instances": 1, "workers": 2}},
 }
 
 # The servers a scenario can measure and the client dialect that speaks to
@@ -385,14 +393,16 @@ def _rotate(items, i):
 
 
 def _check_servers(runs, lines, overrides, name, line, path):
-    """Peers run on loopback only: the tls, lan, wan and mobile profiles
-    start pushpull-server alone (its TLS flags, its relay and namespace)."""
+    """Peers run on loopback only: every other profile starts
+    pushpull-server alone (its TLS flags, its relay and namespace, its
+    --broker and the profile's redis-server)."""
     for p in runs:
         if p["server"] != "pushpull" and p["profile"] != "loopback":
             where = lines.get("servers", line)
             how = " (--profiles)" if "profiles" in overrides else ""
+            what = " (a broker profile: pushpull-server --broker)" if PROFILES[p["profile"]].get("broker") else ""
             raise ScenarioError("servers: %s runs on the loopback profile only; profile %s%s is pushpull's "
-                                "alone ([section %s])" % (p["server"], p["profile"], how, name), path, where)
+                                "alone%s ([section %s])" % (p["server"], p["profile"], how, what, name), path, where)
 
 
 def parse(path, overrides=None):

@@ -15,11 +15,19 @@ from .text import LABEL, count, sig, table
 FIGURES = {
     "p50": ("p50 ms", lambda r: r.lat_ms("p50")),
     "p99": ("p99 ms", lambda r: r.lat_ms("p99")),
+    "mean": ("mean ms", lambda r: r.lat_ms("mean")),
     "req": ("req/msg", lambda r: r.r("cost.requests_per_delivered")),
     "bytes": ("B/msg", lambda r: r.r("cost.bytes_per_delivered")),
     "srv": ("srv µs/msg", lambda r: r.r("cost.server_cpu_us_per_delivered")),
     "cli": ("cli µs/msg", lambda r: r.r("cost.client_cpu_us_per_delivered")),
     "deliv": ("deliv/s", lambda r: r.r("throughput.delivered_per_s")),
+    "conns": ("new conns/s", lambda r: r.conns_per_s),
+    # the broker profiles: redis-server's CPU and memory (runs.jsonl
+    # "broker") beside pushpull's processes (both instances, every worker)
+    "redis": ("redis µs/msg", lambda r: r.broker("cpu_us_per_delivered")),
+    "both": ("pushpull + redis µs/msg", lambda r: _both(r)),
+    "rss": ("pushpull RSS MiB", lambda r: _mib(r.r("cost.server_rss_bytes"))),
+    "redis_rss": ("redis RSS MiB", lambda r: _mib(r.broker("rss_bytes"))),
     # what one request carries, from the client's byte counts and the server's body bytes
     "sent_per_req": ("B sent/request", lambda r: _per(r, "cost.requests", ["cost.bytes_tx"])),
     "head_per_req": ("response header B/request",
@@ -29,6 +37,8 @@ FIGURES = {
     "head_per_msg": ("header B/msg", lambda r: _per(r, "delivery.delivered", ["cost.bytes_tx", "cost.bytes_rx"],
                                                    ["cost.server_bytes_out"])),
 }
+# srv under the name the broker tables give it, beside redis-server's.
+FIGURES["pushpull"] = ("pushpull µs/msg", FIGURES["srv"][1])
 # name: (column head, result path); a count reads the sum over repetitions.
 COUNTS = {
     "lost": ("lost", "delivery.lost"),
@@ -67,6 +77,18 @@ class Source:
         return "`%s` (%s)" % (self.rel, ", ".join(b for b in bits if b))
 
 
+def _both(run):
+    """Server-side CPU per delivered message: pushpull's plus redis-server's
+    (none without a broker)."""
+    a = run.r("cost.server_cpu_us_per_delivered")
+    b = run.broker("cpu_us_per_delivered") if run.broker_setup else 0.0
+    return None if a is None or b is None else a + b
+
+
+def _mib(b):
+    return None if b is None else b / 2 ** 20
+
+
 def _per(run, bottom, add, sub=()):
     """(sum of the add fields - sum of the sub fields) / bottom, from a run's
     result; None when a field is missing or bottom is 0."""
@@ -91,6 +113,14 @@ def figure(cell, name):
         return "-" if not vals or all(v is None for v in vals) else count(sum(v or 0 for v in vals))
     s = cell.spread(FIGURES[name][1])
     return "-" if s is None else s.text()
+
+
+def value(cell, name):
+    """A figure's median over a cell's repetitions, a count's sum; None when unknown."""
+    if name in COUNTS:
+        vals = [r.r(COUNTS[name][1]) for r in cell.ok]
+        return None if all(v is None for v in vals) else sum(v or 0 for v in vals)
+    return median(cell, name)
 
 
 def lost_share(cell):

@@ -146,6 +146,17 @@ class Run:
         return v if isinstance(v, dict) else {}
 
     @property
+    def broker_setup(self):
+        """A broker profile's set-up ({"instances": N, "workers": W}: the
+        runs.jsonl profile's "broker"), None for a run without Redis."""
+        v = self.profile.get("broker")
+        return v if isinstance(v, dict) else None
+
+    def broker(self, field):
+        """A figure of the run's redis-server (runs.jsonl "broker")."""
+        return num(get(self.raw, "broker." + field))
+
+    @property
     def machine_busy(self):
         """How busy the whole machine was during the run (runs.jsonl machine_busy)."""
         return num(self.raw.get("machine_busy"))
@@ -299,6 +310,24 @@ def group(runs, drop):
         key = json.dumps({k: v for k, v in r.params.items() if k not in drop}, sort_keys=True)
         groups.setdefault(key, ({k: v for k, v in r.params.items() if k not in drop}, []))[1].append(r)
     return list(groups.values())
+
+
+def twins(runs, setup):
+    """Runs of one workload (every parameter but the profile) on different
+    set-ups, side by side: [(params but the profile, {set-up: [ok runs]})]
+    in order of first appearance, runs in run order. setup(run) names a
+    run's set-up, or None to leave it out; a workload is kept when it ran
+    on two set-ups or more."""
+    out = []
+    for params, rs in group([r for r in runs if r.ok], ("profile", "rtt_ms")):
+        by = {}
+        for r in rs:
+            name = setup(r)
+            if name is not None:
+                by.setdefault(name, []).append(r)
+        if len(by) > 1:
+            out.append((params, by))
+    return out
 
 
 def varying_keys(runs):

@@ -76,7 +76,7 @@ class Model:
         rate (the median of its repetitions); s for the folder is the lowest
         such figure of SSE or WebSocket (of any SSE or WebSocket loopback
         workload when none has one subscriber per channel)."""
-        cand = [r for r in runs if r.ok and self.is_loopback(r) and not is_tls(r, self.profiles)
+        cand = [r for r in runs if r.ok and self.is_loopback(r)
                 and r.lat_ms("mean") is not None and not r.client_limited]
         cal = {}
         for r in cand:
@@ -104,8 +104,14 @@ class Model:
                 return min(near)[1]
         return self.s_ms
 
+    def is_emulated(self, run):
+        """Did an emulated network (relay or netem) lie between client and server?"""
+        return bool(self.rtt_ms(run)) or run.profile.get("method", "none") not in ("none", None)
+
     def is_loopback(self, run):
-        return not self.rtt_ms(run) and run.profile.get("method", "none") in ("none", None)
+        """Plain loopback, the set-up the others are compared with: no emulated
+        network, no TLS, no broker (those runs are loopback's twins, not it)."""
+        return not self.is_emulated(run) and not is_tls(run, self.profiles) and run.broker_setup is None
 
     def rtt_ms(self, run):
         v = num(run.profile.get("rtt_ms"))
@@ -317,6 +323,10 @@ def setup_reasons(run):
     reconn, errs = run.r("cost.reconnects") or 0, run.r("cost.transport_errors") or 0
     if (reconn or errs) and not churn:
         why.append("%s reconnects and %s transport errors during the run" % (count(reconn), count(errs)))
+    broker = run.broker_setup
+    if broker:
+        why.append("the run went through Redis (profile %s: %s): each publish and its fan-out cross "
+                   "redis-server, a hop the model leaves out" % (run.profile_name, broker_words(broker)))
     bits = run.profile.get("rate_bits")
     if bits:
         why.append("the profile's bandwidth cap (%s Mbit/s) adds transmission time the model leaves out"
@@ -342,6 +352,16 @@ def disturbance_reasons(run, what, measured, mdl, sibs):
                        "mean latency" if what == "latency" else "requests per message",
                        sig(mine / median(theirs)), len(theirs), sig(median(theirs))))
     return why
+
+
+def broker_words(broker):
+    """A broker profile's set-up (runs.jsonl profile "broker") in words:
+    'two pushpull-servers (the publisher on A, the subscribers on B)'."""
+    if broker.get("instances") == 2:
+        text = "two pushpull-servers (the publisher on A, the subscribers on B)"
+    else:
+        text = "one pushpull-server"
+    return text + (" with `--workers %s`" % broker["workers"] if (broker.get("workers") or 1) > 1 else "")
 
 
 def saturation_words(run):

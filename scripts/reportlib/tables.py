@@ -1,15 +1,17 @@
 """The report's tables and the text around them: header, how to read,
 headline (medians and ranges over repetitions, noise per workload), what
-TLS costs, the model and its flags, client-limited runs, every run. Each
-part reads the Facts (report.py) computed before any text is written.
-Standard library only."""
+TLS costs and what the broker hop costs (set-ups beside their twins), the
+model and its flags, client-limited runs, every run. Each part reads the
+Facts (report.py) computed before any text is written. Standard library
+only."""
 
-import json
 import os
 import re
 
-from .load import describe, is_tls, load_json_file, FolderError, varying_keys
-from .model import FLAG_LIMIT, compare, saturation_words
+from . import cite
+from .load import describe, is_tls, load_json_file, FolderError, twins, varying_keys
+from .model import FLAG_LIMIT, broker_words, compare, saturation_words
+from .stats import Cell
 from .text import LABEL, count, get, num, sig, table
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -60,6 +62,10 @@ def header_rows(f, m, sc):
     rows.append(("versions", vtext or "not recorded"))
     if m.get("server_command"):
         rows.append(("server", " ".join(str(x) for x in m["server_command"])))
+    broker = _dict(m.get("broker"))
+    if broker:
+        rows.append(("broker", "%s (%s)" % (broker.get("version") or "version not recorded",
+                                            " ".join(broker.get("version_command") or []))))
     if len(f.servers) > 1:
         rows.append(("servers", "%s; the parts after \"Servers\" cover %s alone"
                      % (", ".join(f.servers), f.primary)))
@@ -220,30 +226,59 @@ def headline_notes(f, w):
     return [x for line in out for x in ("", line)]
 
 
+# ------------------------------------------------------------------ twins
+
+def twin_table(columns, names):
+    """Set-ups of one workload side by side, one row per figure (names of
+    cite.FIGURES and COUNTS): columns [(set-up, Cell)], the first the twin
+    the others are compared with. A figure reads median (min–max) over the
+    set-up's runs, a count their sum; "X / twin" is the ratio of the medians
+    (of the sums)."""
+    base_name, base = columns[0]
+    heads = ["figure"]
+    for name, cell in columns:
+        heads.append("%s (run%s %s)" % (name, "s" if len(cell.runs) > 1 else "", cite.run_numbers(cell)))
+        if cell is not base:
+            heads.append("%s / %s" % (name, base_name))
+    rows = []
+    for fig in names:
+        a = cite.value(base, fig)
+        row = [cite.head(fig)]
+        for _, cell in columns:
+            row.append(cite.figure(cell, fig))
+            if cell is not base:
+                b = cite.value(cell, fig)
+                row.append("%s×" % sig(b / a) if a and b is not None else "-")
+        rows.append(row)
+    return table(heads, rows, "l" + "r" * (len(heads) - 1))
+
+
+def workload_heading(f, run, level="###"):
+    """'### SSE: 100 subscribers, 10 msg/s, 64 B messages, keep-alive on':
+    the parameters that shape a comparison's workload."""
+    pp = run.params
+    keys = ["subscribers", "rate", "size"] + [k for k, shown in (
+        ("channels", (pp.get("channels") or 1) > 1),
+        ("poll_interval_ms", run.transport == "poll"),
+        ("keepalive", True),
+        ("connections", bool(pp.get("connections"))),
+        ("churn_s", bool(pp.get("churn_s"))),
+        ("publish_via", pp.get("publish_via") not in (None, "http"))) if shown]
+    return "%s %s: %s" % (level, LABEL[run.transport], describe(pp, keys, f.profiles))
+
+
 # ------------------------------------------------------------------ TLS
 
-TLS_FIGURES = (("p50 ms", lambda r: r.lat_ms("p50")),
-               ("p99 ms", lambda r: r.lat_ms("p99")),
-               ("mean ms", lambda r: r.lat_ms("mean")),
-               ("srv µs/msg", lambda r: r.r("cost.server_cpu_us_per_delivered")),
-               ("cli µs/msg", lambda r: r.r("cost.client_cpu_us_per_delivered")),
-               ("req/msg", lambda r: r.r("cost.requests_per_delivered")),
-               ("B/msg", lambda r: r.r("cost.bytes_per_delivered")),
-               ("new conns/s", lambda r: r.conns_per_s),
-               ("deliv/s", lambda r: r.r("throughput.delivered_per_s")),
-               ("lost", lambda r: r.r("delivery.lost")))
+TLS_FIGURES = ("p50", "p99", "mean", "srv", "cli", "req", "bytes", "conns", "deliv", "lost")
 
 
 def tls_pairs(f):
     """[(loopback run, tls run)]: every ok tls run beside the last ok plain
     loopback run whose parameters are the same but for the profile."""
-    def key(r):
-        return json.dumps({k: v for k, v in r.params.items() if k not in ("profile", "rtt_ms")},
-                          sort_keys=True)
-    plain = {key(r): r for r in f.runs
-             if r.ok and f.model.is_loopback(r) and not is_tls(r, f.profiles)}
-    return [(plain[key(r)], r) for r in f.runs
-            if r.ok and is_tls(r, f.profiles) and key(r) in plain]
+    def setup(r):
+        return "loopback" if f.model.is_loopback(r) else "tls" if is_tls(r, f.profiles) else None
+    pairs = [(by["loopback"][-1], t) for _, by in twins(f.runs, setup) if "loopback" in by for t in by["tls"]]
+    return sorted(pairs, key=lambda pair: pair[1].n)
 
 
 def tls_negotiated(f, run):
@@ -255,25 +290,6 @@ def tls_negotiated(f, run):
         return None
     v = get(doc, "manifest.tls") if isinstance(doc, dict) else None
     return v if isinstance(v, str) else None
-
-
-def tls_pair_table(f, plain, tls):
-    """The heading and figure table of one tls run beside its loopback twin."""
-    pp = tls.params
-    keys = ["subscribers", "rate", "size"] + [k for k, shown in (
-        ("channels", (pp.get("channels") or 1) > 1),
-        ("poll_interval_ms", tls.transport == "poll"),
-        ("keepalive", True),
-        ("connections", bool(pp.get("connections"))),
-        ("churn_s", bool(pp.get("churn_s"))),
-        ("publish_via", pp.get("publish_via") not in (None, "http"))) if shown]
-    rows = []
-    for name, fn in TLS_FIGURES:
-        a, b = fn(plain), fn(tls)
-        ratio = "%s×" % sig(b / a) if a and b is not None else "-"
-        rows.append((name, sig(a) if name != "lost" else count(a), sig(b) if name != "lost" else count(b), ratio))
-    return ["", "### %s: %s" % (LABEL[tls.transport], describe(pp, keys, f.profiles)), "",
-            table(["figure", "loopback (run %s)" % plain.n, "tls (run %s)" % tls.n, "tls / loopback"], rows, "lrrr")]
 
 
 def tls_section(f):
@@ -298,7 +314,8 @@ def tls_section(f):
                 "compare with."]
     summary, tables = [], []
     for plain, tls in pairs:
-        tables += tls_pair_table(f, plain, tls)
+        tables += ["", workload_heading(f, tls), "", twin_table(
+            [("loopback", Cell(plain.transport, [plain])), ("tls", Cell(tls.transport, [tls]))], TLS_FIGURES)]
         a = plain.r("cost.server_cpu_us_per_delivered")
         b = tls.r("cost.server_cpu_us_per_delivered")
         if a and b is not None:
@@ -314,6 +331,118 @@ def tls_section(f):
     if failed:
         out += ["", "Failed tls runs: %s." % "; ".join(
             "run %s (%s): %s" % (r.n, LABEL[r.transport], r.failure) for r in failed)]
+    return "\n".join(out)
+
+
+# ------------------------------------------------------------------ broker
+
+BROKER_FIGURES = ("p50", "p99", "pushpull", "redis", "both", "rss", "redis_rss", "deliv", "lost")
+
+
+def _one_process(setup):
+    return (setup.get("workers") or 1) == 1
+
+
+def broker_comparisons(f):
+    """(hop, workers): [(params but the profile, [(set-up, Cell)])], the
+    twin first. hop: plain loopback (the in-memory bus) beside each broker
+    profile of one process per instance; workers: a broker profile of one
+    process beside each with --workers."""
+    def hop(r):
+        if f.model.is_loopback(r):
+            return "loopback"
+        b = r.broker_setup
+        return r.profile_name if b and _one_process(b) else None
+
+    def workers(r):
+        b = r.broker_setup
+        return r.profile_name if b and (b.get("instances") == 1 or not _one_process(b)) else None
+
+    return (_columns(f, twins(f.runs, hop), lambda r: r.broker_setup is None),
+            _columns(f, twins(f.runs, workers), lambda r: _one_process(r.broker_setup)))
+
+
+def _columns(f, sets, is_twin):
+    """twins() entries as [(params, [(set-up, Cell)])]: the set-up whose runs
+    is_twin() first, the others in the folder's profile order; an entry
+    without a twin is left out."""
+    order = list(f.profiles)
+    out = []
+    for params, by in sets:
+        names = sorted(by, key=lambda n: order.index(n) if n in order else len(order))
+        twin = next((n for n in names if is_twin(by[n][0])), None)
+        if twin is not None and len(names) > 1:
+            cols = [twin] + [n for n in names if n != twin]
+            out.append((params, [(n, Cell(params["transport"], by[n])) for n in cols]))
+    return out
+
+
+def ratio_words(comparisons, fig):
+    """'short poll: redis ×1.10, redis-two ×1.31; …': each set-up's median of
+    a figure over its twin's."""
+    parts = []
+    for params, cols in comparisons:
+        a = cite.value(cols[0][1], fig)
+        said = ["%s ×%s" % (name, sig(cite.value(c, fig) / a)) for name, c in cols[1:]
+                if a and cite.value(c, fig) is not None]
+        if said:
+            parts.append("%s (%s): %s" % (LABEL[params["transport"]], describe(params, ["subscribers", "rate"]),
+                                          ", ".join(said)))
+    return "; ".join(parts)
+
+
+def broker_part(f, title, comparisons):
+    if not comparisons:
+        return []
+    out = ["", "### " + title, ""]
+    out.append("Against the twin (ratio of the medians), p50 latency: %s. Server CPU per delivered message, "
+               "pushpull + redis: %s." % (ratio_words(comparisons, "p50"), ratio_words(comparisons, "both")))
+    for params, cols in comparisons:
+        out += ["", workload_heading(f, cols[0][1].ok[-1], "####"), "", twin_table(cols, BROKER_FIGURES)]
+    return out
+
+
+def broker_setups_words(f):
+    """One line per broker profile of the folder: its name and set-up."""
+    seen = {}
+    for r in f.runs:
+        if r.broker_setup and r.profile_name not in seen:
+            seen[r.profile_name] = r.broker_setup
+    return ["- **%s**: %s, `--broker` to the profile's own redis-server%s;" % (
+        name, broker_words(b), ": every message crosses Redis from one instance to the other"
+        if b.get("instances") == 2 else "") for name, b in seen.items()]
+
+
+def broker_section(f):
+    broker_runs = [r for r in f.runs if r.broker_setup]
+    if not broker_runs:
+        return ""
+    hop, workers = broker_comparisons(f)
+    out = ["## What the broker hop costs", "",
+           "Runs through Redis (`--broker`) beside their twins, the same workload on another set-up:", "",
+           "- **loopback**: one pushpull-server and its in-memory bus, no Redis;"] + broker_setups_words(f) + [
+           "",
+           "Each figure is the median (min–max) of a set-up's repetitions, lost their sum; *X / twin* is the "
+           "ratio of the medians. *pushpull µs/msg* is the CPU of every pushpull-server process of the run "
+           "(both instances; with `--workers`, the parent and its workers) per delivered message, read from "
+           "/proc by the client (`--server-pid`); *redis µs/msg* is redis-server's CPU, read from /proc by the "
+           "runner around the whole client run (connect, warm-up, measure, drain), per delivery of the whole "
+           "run (the measured deliveries × published_total / published); *pushpull + redis* is what one "
+           "delivered message costs the server side in all. RSS: pushpull-server's processes at the end of the "
+           "measure window, redis-server's at the end of the run. Every profile runs on its own servers, one "
+           "profile after another: a ratio also carries the machine's drift over those minutes, and the "
+           "ranges show how far one set-up's repetitions spread."]
+    out += broker_part(f, "The hop: in memory, through Redis, across two instances", hop)
+    out += broker_part(f, "`--workers` beside one process", workers)
+    paired = {r.n for _, cols in hop + workers for _, c in cols for r in c.ok}
+    lone = [r for r in broker_runs if r.ok and r.n not in paired]
+    failed = [r for r in broker_runs if r.failed]
+    if lone:
+        out += ["", "Without a twin: %s." % ", ".join(
+            "run %s (%s, %s)" % (r.n, LABEL[r.transport], r.profile_name) for r in lone)]
+    if failed:
+        out += ["", "Failed runs through Redis: %s." % "; ".join(
+            "run %s (%s, %s): %s" % (r.n, LABEL[r.transport], r.profile_name, r.failure) for r in failed)]
     return "\n".join(out)
 
 
@@ -424,7 +553,7 @@ MODEL_TEXT = [
 def model_section(f):
     md = f.model
     remote = ""
-    if any(r.ok and not md.is_loopback(r) for r in f.runs):
+    if any(r.ok and md.is_emulated(r) for r in f.runs):
         remote = ("On an emulated network the publisher sits beside the server (relay runs: it publishes "
                   "to the server directly, as a backend would), so a message crosses the network once, on "
                   "its way out. Where it crossed on the way in as well (netem runs, whose publisher shares "

@@ -23,7 +23,7 @@ import threading
 import time
 
 from harness import (Tap, Server, Redis, CurlStream, curl, check, check_eq, check_error, run_client,
-                     wait_until, T, diag, poll_json)
+                     wait_until, T, diag, poll_json, procs)
 
 TRANSPORTS = ("poll", "longpoll", "sse", "ws")
 SUBS = 3
@@ -169,18 +169,10 @@ def t_redis_outage(tap, redis):
         diag("Redis stopped for 2 s: %r; broker %r" % (summary(out), st))
 
 
-def children_of(pid):
-    try:
-        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-            return [int(x) for x in f.read().split()]
-    except OSError:
-        return []
-
-
 def t_workers(tap, redis):
     srv = Server(tap, *broker_args(redis, "--workers", "2"), label="[--workers 2]").start()
     try:
-        kids = children_of(srv.proc.pid)
+        kids = procs.descendants(srv.proc.pid)
         check_eq(len(kids), 2, "worker processes")
         streams = [CurlStream(srv.url("/sse/wk"), max_time=60) for _ in range(10)]
         for s in streams:

@@ -2,9 +2,13 @@
 server's processes for --server-pid: for a run script that exec'd its
 server (the node peers) the run process itself; for one that stays a
 shell (peers/nchan: nginx's master and worker) everything below it but the
-shell."""
+shell; for pushpull-server --workers 2 (on our own redis-server) the parent
+and its two workers. And procs.usage, their CPU and RSS as the runner
+reads a redis-server's."""
 
-from harness import Tap, Peer, check, procs
+import os
+
+from harness import Tap, Peer, Redis, Server, check, check_eq, procs
 
 
 def comm(pid):
@@ -26,12 +30,33 @@ def t_shell(peer):
           "nginx's master and worker, nothing else: %r" % names)
 
 
+def t_workers(tap, redis):
+    with Server(tap, "--quiet", "--broker", redis.url, "--workers", "2", label="[--workers 2]") as srv:
+        pids = procs.server_pids(srv.proc.pid)
+        check_eq(len(pids), 3, "the parent and two workers: %r" % pids)
+        check(srv.proc.pid in pids, "the parent %d in %r" % (srv.proc.pid, pids))
+        check_eq({comm(p) for p in pids}, {"pushpull-server"}, "every process is pushpull-server")
+        u = procs.usage(pids)
+        one = procs.usage([srv.proc.pid])
+        check(u.cpu_s > 0 and u.rss_bytes > one.rss_bytes > 0, "usage %r of all, %r of the parent" % (u, one))
+
+
+def t_usage():
+    me = procs.usage([os.getpid()])
+    check(me.cpu_s > 0 and me.rss_bytes > 1 << 20, "this process: %r" % (me,))
+    check_eq(procs.usage([2 ** 22 + 1]), procs.Usage(0, 0), "a process that is not there counts 0")
+
+
 def main():
     tap = Tap(__file__, watchdog_s=120)
     with Peer(tap, "node-ws") as peer:
         tap.run("node-ws (run exec's node): the run process is the server", t_exec, peer)
     with Peer(tap, "nchan") as peer:
         tap.run("nchan (run stays a shell): nginx's master and worker, not the shell", t_shell, peer)
+    with Redis() as redis:
+        tap.run("pushpull-server --workers 2: the parent and its two workers; usage() sums them", t_workers, tap,
+                redis)
+    tap.run("usage(): CPU seconds (schedstat) and VmRSS; 0 for a pid that is gone", t_usage)
     tap.done()
 
 

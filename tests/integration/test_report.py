@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import unicodedata
 import xml.etree.ElementTree as ET
@@ -73,42 +74,55 @@ def width(s):
                if not unicodedata.combining(c))
 
 
+def twin(src, n, section, profile, latency, srv):
+    """A copy of fixture run src as run n on another profile: latency and
+    server CPU per delivered message scaled."""
+    r = json.loads(json.dumps(src))
+    r["n"], r["section"] = n, section
+    r["params"]["profile"] = profile["name"]
+    r["profile"] = dict(profile)
+    for k in ("p50", "p99", "mean", "min", "max"):
+        r["result"]["latency_us"][k] = r["result"]["latency_us"][k] * latency
+    r["result"]["cost"]["server_cpu_us_per_delivered"] *= srv
+    return r
+
+
+def extended_fixture(name, runs, extra, profiles):
+    """A copy of the fixture whose runs.jsonl is runs (fixture runs, maybe
+    edited) and extra, with profiles added to the manifest."""
+    d = fixture_copy(name)
+    with open(os.path.join(d, "runs.jsonl"), "w", encoding="utf-8") as f:
+        for r in list(runs.values()) + extra:
+            f.write(json.dumps(r) + "\n")
+    mpath = os.path.join(d, "manifest.json")
+    with open(mpath, encoding="utf-8") as f:
+        m = json.load(f)
+    m["profiles"].update(profiles)
+    m["runs"] = m["runs"] + len(extra)
+    m["failed"] = m["failed"] + sum(r["status"] == "failed" for r in extra)
+    with open(mpath, "w", encoding="utf-8") as f:
+        json.dump(m, f)
+    return d
+
+
 def tls_folder():
     """The fixture plus tls runs: twins of runs 5-8 (100 subscribers, loopback)
     with twice the server CPU, 1.5 times the client CPU and 1.25 times the
     latency; one tls run without a loopback twin (21) and a failed one (22)."""
-    d = fixture_copy("tls")
     runs = fixture_runs()
     tls_profile = {"name": "tls", "rtt_ms": 0, "rate_bits": None, "method": "none", "tls": True,
                    "publish_path": "direct"}
     extra = []
     for n, src in ((17, 5), (18, 6), (19, 7), (20, 8), (21, 8), (22, 8)):
-        r = json.loads(json.dumps(runs[src]))
-        r["n"], r["section"] = n, "tls"
-        r["params"]["profile"] = "tls"
-        r["profile"] = dict(tls_profile)
-        res = r["result"]
-        for k in ("p50", "p99", "mean", "min", "max"):
-            res["latency_us"][k] = res["latency_us"][k] * 1.25
-        res["cost"]["server_cpu_us_per_delivered"] *= 2
-        res["cost"]["client_cpu_us_per_delivered"] *= 1.5
+        r = twin(runs[src], n, "tls", tls_profile, 1.25, 2)
+        r["result"]["cost"]["client_cpu_us_per_delivered"] *= 1.5
         if n == 21:
             r["params"]["subscribers"] = 7
         if n == 22:
             r["status"], r["failure"], r["result"] = "failed", "the client could not verify the certificate", None
         extra.append(r)
-    with open(os.path.join(d, "runs.jsonl"), "a", encoding="utf-8") as f:
-        for r in extra:
-            f.write(json.dumps(r) + "\n")
-    mpath = os.path.join(d, "manifest.json")
-    with open(mpath, encoding="utf-8") as f:
-        m = json.load(f)
-    m["profiles"]["tls"] = {"rtt_ms": 0, "rate_bits": None, "method": "none", "tls": True,
-                            "why": "direct over HTTPS and wss://"}
-    m["runs"], m["failed"] = m["runs"] + len(extra), m["failed"] + 1
-    with open(mpath, "w", encoding="utf-8") as f:
-        json.dump(m, f)
-    return d
+    return extended_fixture("tls", runs, extra, {"tls": {"rtt_ms": 0, "rate_bits": None, "method": "none",
+                                                         "tls": True, "why": "direct over HTTPS and wss://"}})
 
 
 def t_tls_section():
@@ -328,6 +342,105 @@ def t_corrupt_line():
     check(not os.path.exists(os.path.join(d, "report.md")), "a report was written from a corrupt folder")
 
 
+def broker_profile(name, instances=1, workers=1):
+    return {"name": name, "rtt_ms": 0, "rate_bits": None, "method": "none", "tls": False,
+            "publish_path": "direct", "broker": {"instances": instances, "workers": workers}}
+
+
+REDIS, TWO, WORKERS = broker_profile("redis"), broker_profile("redis-two", 2), broker_profile("redis-workers", 1, 2)
+MIB = 2 ** 20
+
+
+def broker_twin(src, n, profile, latency, srv, redis_us, rss_mib, repeat=1):
+    r = twin(src, n, "broker", profile, latency, srv)
+    r["repeat"] = repeat
+    r["result"]["cost"]["server_rss_bytes"] = rss_mib * MIB
+    r["broker"] = {"server": "redis-server", "pid": 4242, "cpu_s": 0.1, "deliveries": 1000,
+                   "cpu_us_per_delivered": redis_us, "rss_bytes": 10 * MIB}
+    return r
+
+
+def broker_folder():
+    """The fixture (its loopback runs with 6 MiB of server RSS) plus broker
+    twins: redis of runs 5-8 (17-20: 1.5× latency and server CPU, Redis 2 µs
+    per delivery, 8 MiB) and a second repetition of SSE (25: 1.7× latency);
+    redis-two of runs 5-8 (21-24: 2× latency, 1.8× CPU, Redis 2.5 µs,
+    12 MiB); redis-workers of SSE (26: 1.2× latency, 2× CPU, Redis 3 µs,
+    16 MiB); a redis twin of run 3 that looks faster than it (27: half the
+    latency), which must not become the model's service time; a redis-two
+    run without a twin (28) and a failed redis run (29)."""
+    runs = fixture_runs()
+    for n in (3, 5, 6, 7, 8):
+        runs[n]["result"]["cost"]["server_rss_bytes"] = 6 * MIB
+    extra = [broker_twin(runs[src], n, REDIS, 1.5, 1.5, 2.0, 8) for n, src in ((17, 5), (18, 6), (19, 7), (20, 8))]
+    extra += [broker_twin(runs[src], n, TWO, 2.0, 1.8, 2.5, 12) for n, src in ((21, 5), (22, 6), (23, 7), (24, 8))]
+    extra += [broker_twin(runs[7], 25, REDIS, 1.7, 1.5, 2.0, 8, repeat=2),
+              broker_twin(runs[7], 26, WORKERS, 1.2, 2.0, 3.0, 16),
+              broker_twin(runs[3], 27, REDIS, 0.5, 1.5, 2.0, 8),
+              broker_twin(runs[8], 28, TWO, 2.0, 1.8, 2.5, 12)]
+    extra[-1]["params"]["subscribers"] = 7
+    failed = broker_twin(runs[6], 29, REDIS, 1.5, 1.5, 2.0, 8)
+    failed["status"], failed["failure"], failed["result"] = "failed", "redis-server died during run 29", None
+    del failed["broker"]
+    extra.append(failed)
+    profiles = {p["name"]: {k: v for k, v in p.items() if k != "name"} for p in (REDIS, TWO, WORKERS)}
+    return extended_fixture("broker", runs, extra, profiles), runs
+
+
+def t_broker_section():
+    check("## What the broker hop costs" not in md(), "a broker section without broker runs")
+    d, runs = broker_folder()
+    rc, out, err = run_report(d)
+    check(rc == 0, "report with broker runs: exit %s: %s" % (rc, err))
+    with open(os.path.join(d, "report.md"), encoding="utf-8") as f:
+        text = f.read()
+    body = section(text, "What the broker hop costs")
+    for want in ("- **redis**: one pushpull-server, `--broker`",
+                 "- **redis-two**: two pushpull-servers (the publisher on A, the subscribers on B), `--broker`",
+                 "- **redis-workers**: one pushpull-server with `--workers 2`, `--broker`"):
+        check(want in body, "set-up line %r missing:\n%s" % (want, body[:1500]))
+    hop, workers = body.split("### The hop")[1].split("### `--workers` beside one process")
+    check_eq(len(re.findall(r"^#### ", hop, re.M)), 5, "hop tables (four transports at 100, SSE at 10)")
+    sse = hop.split("#### SSE: 100 subscribers")[1].split("####")[0]
+    check(table_row(sse, ["figure", "loopback (run 7)", "redis (runs 19, 25)", "redis / loopback",
+                          "redis-two (run 23)", "redis-two / loopback"]), "SSE hop header:\n%s" % sse)
+    p50 = runs[7]["result"]["latency_us"]["p50"] / 1000
+    spread = "%s (%s–%s)" % (sig3(p50 * 1.6), sig3(p50 * 1.5), sig3(p50 * 1.7))
+    check(table_row(sse, ["p50 ms", sig3(p50), spread, "1.60×", sig3(p50 * 2), "2.00×"]), "SSE p50 row:\n%s" % sse)
+    check(table_row(sse, ["redis µs/msg", "-", "2.00", "-", "2.50", "-"]), "SSE redis µs/msg row")
+    srv = runs[7]["result"]["cost"]["server_cpu_us_per_delivered"]
+    both, both2 = srv * 1.5 + 2.0, srv * 1.8 + 2.5
+    check(table_row(sse, ["pushpull + redis µs/msg", sig3(srv), sig3(both), "%s×" % sig3(both / srv),
+                          sig3(both2), "%s×" % sig3(both2 / srv)]), "SSE pushpull + redis row:\n%s" % sse)
+    check(table_row(sse, ["pushpull RSS MiB", "6.00", "8.00", "1.33×", "12.0", "2.00×"]), "SSE RSS row")
+    check(table_row(sse, ["lost", "0", "0", "-", "0", "-"]), "SSE lost row")
+    check("SSE (100 subscribers, 10 msg/s): redis ×1.60, redis-two ×2.00" in hop, "p50 summary:\n%s" % hop[:800])
+    check(table_row(workers, ["figure", "redis (runs 19, 25)", "redis-workers (run 26)", "redis-workers / redis"]),
+          "workers header:\n%s" % workers)
+    check(table_row(workers, ["p50 ms", spread, sig3(p50 * 1.2), "0.750×"]), "workers p50 row:\n%s" % workers)
+    check(table_row(workers, ["redis µs/msg", "2.00", "3.00", "1.50×"]), "workers redis row")
+    check_eq(len(re.findall(r"^#### ", workers, re.M)), 1, "workers tables")
+    check("Without a twin: run 28 (WebSocket, redis-two)." in body, "the lone broker run")
+    check("Failed runs through Redis: run 29 (long poll, redis): redis-server died during run 29." in body,
+          "the failed broker run")
+    # Broker runs are not plain loopback runs: run 27's low latency is not the
+    # service time, the sentences are the plain fixture's, a flag says Redis.
+    s = runs[3]["result"]["latency_us"]["mean"] / 1000
+    model = section(text, "Model against measurement")
+    check("s = %s ms" % sig3(s) in model, "service time changed by a broker run: %s" % model[:600])
+    check_eq(section(text, "Which transport when"), section(md(), "Which transport when"), "sentences")
+    flags = [l for l in model.splitlines() if l.startswith("- ⚠ run 2") and "redis-two" in l]
+    check(flags and all("the run went through Redis (profile redis-two: two pushpull-servers" in l for l in flags),
+          "redis-two flags without the broker reason: %r" % flags)
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    from reportlib.facts import Facts
+    f = Facts(d)
+    by = {r.n: r for r in f.runs}
+    check_eq([f.model.is_loopback(by[n]) for n in (7, 9, 19, 23, 26)], [True, False, False, False, False],
+             "is_loopback of runs 7 (loopback), 9 (wan), 19, 23, 26 (broker)")
+    check_eq([f.model.is_emulated(by[n]) for n in (7, 9, 19)], [False, True, False], "is_emulated of runs 7, 9, 19")
+
+
 def t_bad_folders():
     d = os.path.join(_tmp, "empty")
     os.mkdir(d)
@@ -378,6 +491,9 @@ def main():
         tap.run("report: the committed fixture is what make_fixture.py writes", t_fixture_up_to_date)
         tap.run("report: tls runs get a 'What TLS costs' table per transport beside their loopback twins "
                 "(ratios, lone and failed tls runs named); none without tls runs", t_tls_section)
+        tap.run("report: broker runs get 'What the broker hop costs' beside their in-memory twins and --workers "
+                "beside one process (medians, ratios, Redis's CPU and RSS, lone and failed runs named); they "
+                "are not plain loopback runs for the model or the sentences", t_broker_section)
     finally:
         shutil.rmtree(_tmp, ignore_errors=True)
     tap.done()

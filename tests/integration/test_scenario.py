@@ -133,6 +133,49 @@ def t_peers():
     check(total < 6 * 60, "peers.scn needs about %d s, more than 6 minutes" % total)
 
 
+def t_broker():
+    sc = scenario.parse(os.path.join(REPO, "bench", "broker.scn"))
+    check_eq(sc.name, "broker", "name")
+    check_eq(list(sc.sections), ["hop", "workers-100x1000", "workers-1000x100"], "sections")
+    hop = sc.sections["hop"]
+    check_eq(len(hop), 4 * 3 * 3, "hop: 4 transports x 3 profiles, 3 times")
+    check_eq({(p["profile"], p["transport"]) for p in hop},
+             {(pr, t) for pr in ("loopback", "redis", "redis-two") for t in scenario.TRANSPORTS}, "hop runs")
+    check_eq({(p["subscribers"], p["rate"], p["server"]) for p in hop}, {(100, 200, "pushpull")}, "hop workload")
+    same = lambda p: {k: v for k, v in p.items() if k != "profile"}     # noqa: E731
+    for p in hop:
+        if p["profile"] != "loopback":
+            check(any(q["profile"] == "loopback" and same(q) == same(p) for q in hop),
+                  "%r has no in-memory twin" % p)
+    workers = sc.sections["workers-100x1000"] + sc.sections["workers-1000x100"]
+    check_eq(sorted({(p["subscribers"], p["rate"], p["profile"], p["transport"]) for p in workers}),
+             sorted((s, r, pr, "sse") for s, r in ((100, 1000), (1000, 100)) for pr in ("redis", "redis-workers")),
+             "workers: SSE at 100 x 1000 and 1000 x 100, one process and --workers 2")
+    check_eq(len(workers), 12, "workers runs (3 times each)")
+    check(all(sc.section_info[s]["repeat"] == 3 for s in sc.sections), "every section three times")
+    runs = all_runs(sc)
+    # make bench-broker must finish in 8 minutes (the budget as quick.scn's)
+    total = sum(p["warmup_s"] + p["duration_s"] + p["drain_s"] + 1 for p in runs)
+    check(total < 8 * 60, "broker.scn needs about %g s, more than 8 minutes" % total)
+    check("%d x %g s = %g s" % (len(runs), total / len(runs), total) in sc.description,
+          "the description states the budget (%d x %g s = %g s): %r" % (
+              len(runs), total / len(runs), total, sc.description))
+
+
+def t_broker_profiles():
+    check_eq({k: v.get("broker") for k, v in scenario.PROFILES.items() if v.get("broker")},
+             {"redis": {"instances": 1, "workers": 1}, "redis-two": {"instances": 2, "workers": 1},
+              "redis-workers": {"instances": 1, "workers": 2}}, "broker profiles and their set-ups")
+    p = write(HEAD.replace("transports = sse", "transports = sse ws") +
+              "[section a]\nprofiles = redis-workers loopback redis-two redis\n")
+    sc = scenario.parse(p)
+    check_eq([(x["profile"], x["rtt_ms"], x["server"]) for x in sc.sections["a"]][::2],
+             [("redis-workers", 0, "pushpull"), ("loopback", 0, "pushpull"), ("redis-two", 0, "pushpull"),
+              ("redis", 0, "pushpull")], "profiles in file order, on loopback, pushpull's")
+    sc = scenario.parse(os.path.join(REPO, "bench", "smoke.scn"), {"profiles": ["redis-two"]})
+    check_eq({x["profile"] for x in all_runs(sc)}, {"redis-two"}, "--profiles redis-two")
+
+
 def t_servers():
     p = write(HEAD.replace("transports = sse", "transports = sse ws\nservers = pushpull nchan") +
               "[section a]\nsubscribers = 1 10\n[section b]\nservers = nchan\n[section c]\nservers = pushpull\n")
@@ -165,7 +208,9 @@ def t_full():
     pay = sc.sections["payload"]
     check_eq(sorted({p["size"] for p in pay}), [16, 1024, 16384], "sizes (KiB = 1024)")
     check_eq({p["keepalive"] for p in sc.sections["pooling"]}, {True, False}, "keepalive on/off")
-    check_eq({p["profile"] for p in sc.sections["profiles"]}, set(scenario.PROFILES), "profiles")
+    check_eq({p["profile"] for p in sc.sections["profiles"]},
+             {name for name, d in scenario.PROFILES.items() if not d.get("broker")},
+             "every profile but the broker ones (bench/broker.scn has those)")
     check_eq({p["rtt_ms"] for p in sc.sections["profiles"] if p["profile"] == "mobile"}, {200}, "mobile rtt")
     check_eq({p["churn_s"] for p in sc.sections["churn"]}, {1}, "churn")
     check_eq({p["connect_rate"] for p in sc.sections["subscribers"]}, {2000}, "connect-rate")
@@ -271,6 +316,12 @@ BAD = [
     ("a peer off loopback", "[scenario]\nname = t\n[defaults]\ntransports = sse\nservers = pushpull nchan\n"
      "[section a]\nrate = 1\nprofiles = loopback wan\n", 5, "nchan runs on the loopback profile only"),
     ("a peer on tls", HEAD + "[section a]\nprofiles = tls\nservers = nchan\n", 9, "profile tls"),
+    ("a peer on a broker profile", "[scenario]\nname = t\n[defaults]\ntransports = sse\nservers = pushpull nchan\n"
+     "\n[section a]\nprofiles = loopback redis\n", 5,
+     "servers: nchan runs on the loopback profile only; profile redis is pushpull's alone (a broker profile"),
+    ("a peer on redis-workers", HEAD + "[section a]\nservers = socketio\nprofiles = redis-workers\n", 8,
+     "profile redis-workers is pushpull's alone (a broker profile: pushpull-server --broker)"),
+    ("a bad broker profile", HEAD + "[section a]\nprofiles = redis-three\n", 8, "unknown profile 'redis-three'"),
     ("repeat 0", HEAD + "[section a]\nrepeat = 0\n", 8, "repeat: bad count '0': from 1 to 100"),
     ("repeat a list", HEAD + "[section a]\nrepeat = 2 3\n", 8, "repeat: takes one value"),
     ("repeat too many", "[scenario]\nname = t\n[defaults]\ntransports = sse\nrepeat = 101\n", 5,
@@ -365,6 +416,34 @@ def t_dry_run_servers():
           in r.stderr.decode(), "stderr %r" % r.stderr)
 
 
+def t_dry_run_broker():
+    out = os.path.join(TMP, "dry3")
+    path = write(HEAD.replace("transports = sse", "transports = sse ws") +
+                 "[section a]\nprofiles = loopback redis redis-two redis-workers\n")
+    r = bench(path, "--dry-run", "--out", out)
+    check_eq(r.returncode, 0, "exit status (stderr %r)" % r.stderr[-500:])
+    lines = r.stdout.decode().strip().splitlines()
+    check_eq(lines[-1], "8 runs", "last line")
+    redis = [x for x in lines if x.startswith("redis-server ")]
+    check_eq(redis, ['redis-server --port REDIS_PORT --bind 127.0.0.1 --dir TMP --save "" --appendonly no'] * 3,
+             "one redis-server per broker profile")
+    servers = [x for x in lines if "pushpull-server " in x and not x.startswith("#")]
+    check_eq(len(servers), 1 + 1 + 2 + 1, "pushpull-servers: loopback, redis, A and B, redis-workers")
+    check("--broker" not in servers[0], "loopback in memory: %r" % servers[0])
+    check(all(x.endswith("--broker redis://127.0.0.1:REDIS_PORT") for x in servers[1:4]), "--broker %r" % servers)
+    check(servers[4].endswith("--broker redis://127.0.0.1:REDIS_PORT --workers 2"), "--workers 2: %r" % servers[4])
+    clients = [x for x in lines if "pushpull-client " in x and not x.startswith("#")]
+    check(all("--server-pid SERVER_PIDS" in c and "--dialect" not in c for c in clients),
+          "--server-pid on every run (the loopback twins too), no --dialect: %r" % clients)
+    check_eq(["SERVER_B_PORT" in c for c in clients], [False] * 4 + [True] * 2 + [False] * 2,
+             "redis-two's subscribers on B")
+    check(any("--publish-url http://127.0.0.1:SERVER_A_PORT" in x for x in lines), "A takes the publishes")
+    r = bench(write(HEAD + "[section a]\nservers = nchan\n"), "--dry-run", "--profiles", "redis")
+    check_eq(r.returncode, 2, "exit status of a peer moved to redis by --profiles")
+    check("profile redis (--profiles) is pushpull's alone (a broker profile" in r.stderr.decode(),
+          "stderr %r" % r.stderr)
+
+
 def t_bench_errors():
     path = write(HEAD + "[section a]\nrate = 10\ncolour = red\n")
     r = bench(path, "--dry-run")
@@ -387,6 +466,9 @@ def main():
     tap.run("repeat = 3: runs interleaved by repetition, transports rotating (and servers)", t_repeat)
     tap.run("smoke.scn: 4 runs", t_smoke)
     tap.run("peers.scn: every workload on the five servers, 1000 x 1000 left out, under 6 minutes", t_peers)
+    tap.run("broker.scn: the hop on loopback, redis, redis-two per transport; --workers at 100 x 1000 and "
+            "1000 x 100; 3 times; under 8 minutes by the budget its description states", t_broker)
+    tap.run("broker profiles: their set-ups, on loopback, pushpull's, --profiles", t_broker_profiles)
     tap.run("servers: default pushpull, innermost, first server alternating per workload", t_servers)
     tap.run("full.scn parses: every section and value", t_full)
     tap.run("syntax: comments, units, defaults, product, client flags", t_syntax)
@@ -397,6 +479,8 @@ def main():
     tap.run("bench.py --dry-run: the commands and the run count, nothing run", t_dry_run)
     tap.run("bench.py --dry-run with two servers: each started once, runs interleaved, --dialect, "
             "--server-pid", t_dry_run_servers)
+    tap.run("bench.py --dry-run with broker profiles: one redis-server each, --broker, A and B, --workers 2, "
+            "--server-pid on every run; a peer there is exit 2", t_dry_run_broker)
     tap.run("bench.py: exit 2 with the message on a bad scenario or option", t_bench_errors)
     import shutil
     shutil.rmtree(TMP, ignore_errors=True)
