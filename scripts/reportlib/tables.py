@@ -38,7 +38,7 @@ def header(f):
                 "methods below are unknown.", ""]
     out.append(table(["what", "details"], header_rows(f, m, sc), "ll"))
     out += trouble_lines(f, m)
-    out += ["", "### Network profiles", "", profiles_table(f)]
+    out += ["", "### Profiles", "", profiles_table(f)]
     return "\n".join(out)
 
 
@@ -233,11 +233,12 @@ def twin_table(columns, names):
     cite.FIGURES and COUNTS): columns [(set-up, Cell)], the first the twin
     the others are compared with. A figure reads median (min–max) over the
     set-up's runs, a count their sum; "X / twin" is the ratio of the medians
-    (of the sums)."""
+    (of the sums). A set-up with a client-limited run is marked † (cite)."""
     base_name, base = columns[0]
     heads = ["figure"]
     for name, cell in columns:
-        heads.append("%s (run%s %s)" % (name, "s" if len(cell.runs) > 1 else "", cite.run_numbers(cell)))
+        heads.append("%s (run%s %s)" % (cite.label(cell, name), "s" if len(cell.runs) > 1 else "",
+                                        cite.run_numbers(cell)))
         if cell is not base:
             heads.append("%s / %s" % (name, base_name))
     rows = []
@@ -312,10 +313,11 @@ def tls_section(f):
     if not pairs:
         out += ["", "No tls run of this folder has a successful loopback run with the same parameters to "
                 "compare with."]
-    summary, tables = [], []
+    summary, tables, cells = [], [], []
     for plain, tls in pairs:
-        tables += ["", workload_heading(f, tls), "", twin_table(
-            [("loopback", Cell(plain.transport, [plain])), ("tls", Cell(tls.transport, [tls]))], TLS_FIGURES)]
+        cols = [("loopback", Cell(plain.transport, [plain])), ("tls", Cell(tls.transport, [tls]))]
+        cells += [c for _, c in cols]
+        tables += ["", workload_heading(f, tls), "", twin_table(cols, TLS_FIGURES)]
         a = plain.r("cost.server_cpu_us_per_delivered")
         b = tls.r("cost.server_cpu_us_per_delivered")
         if a and b is not None:
@@ -323,6 +325,8 @@ def tls_section(f):
     if summary:
         out += ["", "Server CPU per delivered message, tls / loopback: %s." % ", ".join(summary)]
     out += tables
+    note = cite.limited_note(cells)
+    out += ["", note] if note else []
     lone = [r for r in tls_runs if r.ok and r not in [t for _, t in pairs]]
     failed = [r for r in tls_runs if r.failed]
     if lone:
@@ -399,7 +403,8 @@ def broker_part(f, title, comparisons):
                "pushpull + redis: %s." % (ratio_words(comparisons, "p50"), ratio_words(comparisons, "both")))
     for params, cols in comparisons:
         out += ["", workload_heading(f, cols[0][1].ok[-1], "####"), "", twin_table(cols, BROKER_FIGURES)]
-    return out
+    note = cite.limited_note([c for _, cols in comparisons for _, c in cols])
+    return out + (["", note] if note else [])
 
 
 def broker_setups_words(f):

@@ -366,7 +366,7 @@ def broker_folder():
     per delivery, 8 MiB) and a second repetition of SSE (25: 1.7× latency);
     redis-two of runs 5-8 (21-24: 2× latency, 1.8× CPU, Redis 2.5 µs,
     12 MiB); redis-workers of SSE (26: 1.2× latency, 2× CPU, Redis 3 µs,
-    16 MiB); a redis twin of run 3 that looks faster than it (27: half the
+    16 MiB; client-limited); a redis twin of run 3 that looks faster than it (27: half the
     latency), which must not become the model's service time; a redis-two
     run without a twin (28) and a failed redis run (29)."""
     runs = fixture_runs()
@@ -379,6 +379,8 @@ def broker_folder():
               broker_twin(runs[3], 27, REDIS, 0.5, 1.5, 2.0, 8),
               broker_twin(runs[8], 28, TWO, 2.0, 1.8, 2.5, 12)]
     extra[-1]["params"]["subscribers"] = 7
+    workers = next(r for r in extra if r["n"] == 26)
+    workers["result"].setdefault("client_saturation", {})["client_limited"] = True
     failed = broker_twin(runs[6], 29, REDIS, 1.5, 1.5, 2.0, 8)
     failed["status"], failed["failure"], failed["result"] = "failed", "redis-server died during run 29", None
     del failed["broker"]
@@ -415,8 +417,9 @@ def t_broker_section():
     check(table_row(sse, ["pushpull RSS MiB", "6.00", "8.00", "1.33×", "12.0", "2.00×"]), "SSE RSS row")
     check(table_row(sse, ["lost", "0", "0", "-", "0", "-"]), "SSE lost row")
     check("SSE (100 subscribers, 10 msg/s): redis ×1.60, redis-two ×2.00" in hop, "p50 summary:\n%s" % hop[:800])
-    check(table_row(workers, ["figure", "redis (runs 19, 25)", "redis-workers (run 26)", "redis-workers / redis"]),
-          "workers header:\n%s" % workers)
+    check(table_row(workers, ["figure", "redis (runs 19, 25)", "redis-workers † (run 26)", "redis-workers / redis"]),
+          "workers header (run 26 client-limited):\n%s" % workers)
+    check("† client-limited (run 26): the load client's own loop was saturated" in workers, "the † note")
     check(table_row(workers, ["p50 ms", spread, sig3(p50 * 1.2), "0.750×"]), "workers p50 row:\n%s" % workers)
     check(table_row(workers, ["redis µs/msg", "2.00", "3.00", "1.50×"]), "workers redis row")
     check_eq(len(re.findall(r"^#### ", workers, re.M)), 1, "workers tables")
