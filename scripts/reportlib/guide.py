@@ -1,7 +1,7 @@
 """The figures of docs/TRANSPORTS.md, each a named block rendered from a
 committed results folder (scripts/docs.py writes them between the guide's
-markers): results/reference/quick (make bench), peers (make bench-peers)
-and library (make bench-library). Every number comes from the folder
+markers): results/reference/quick (make bench), peers (make bench-peers),
+library (make bench-library) and broker (make bench-broker). Every number comes from the folder
 through cite; every comparison is worded by cite.versus or servers.judge,
 so a re-measured folder rewrites the verdicts with the numbers.
 blocks(repo) returns {name: markdown}. Standard library only."""
@@ -12,6 +12,7 @@ from .tables import tls_pairs
 from .text import LABEL, sig, table
 
 QUICK, PEERS, LIBRARY = "results/reference/quick", "results/reference/peers", "results/reference/library"
+BROKER = "results/reference/broker"
 PUSH = ("sse", "ws")
 SERVER_NAMES = {"pushpull": "pushpull", "nchan": "Nchan", "node-ws": "node-ws (express + ws)",
                 "socketio": "socket.io", "pushpin": "Pushpin"}
@@ -185,10 +186,52 @@ def library_verdict(lib):
     return "\n".join(out)
 
 
+# ------------------------------------------------------------------ broker
+
+HOP = ("loopback", "redis", "redis-two")
+WORKERS = ("redis", "redis-workers")
+BROKER_NAMES = ["p50", "p99", "pushpull", "redis", "lost"]
+
+
+def p50_ratios(cells):
+    """'redis 1.2×, redis-two 1.4×': each set-up's p50 over the first's."""
+    base = next(iter(cells.values()))
+    return ", ".join("%s %s" % (name, cite.ratio(c, base, "p50")) for name, c in list(cells.items())[1:])
+
+
+def broker_table(b):
+    """README's "Scaling out": the broker hop per transport and --workers 2
+    beside one process, from make bench-broker."""
+    hop, hop_ratios = [], []
+    for t in ("poll", "longpoll", "sse", "ws"):
+        cells = {pr: b.cell(t, section="hop", profile=pr) for pr in HOP}
+        hop += [(c, None, [pr]) for pr, c in cells.items()]
+        hop_ratios.append("%s %s" % (LABEL[t], p50_ratios(cells)))
+    work, work_ratios = [], []
+    for subs, rate in ((100, 1000), (1000, 100)):
+        cells = {pr: b.cell("sse", subscribers=subs, rate=rate, profile=pr) for pr in WORKERS}
+        work += [(c, None, [workload(subs, rate), pr]) for pr, c in cells.items()]
+        work_ratios.append("%s %s" % (workload(subs, rate), p50_ratios(cells)))
+    first = next((r for r in b.folder.all_runs if r.section == "hop"), None)
+    return "\n\n".join(x for x in (
+        source_line(b, repeats_words(b) + "; pushpull µs/msg is every pushpull-server process's CPU per "
+                    "delivered message, redis µs/msg redis-server's"),
+        "The hop at %s: in memory (`loopback`), through Redis (`redis`) and across two instances "
+        "(`redis-two`: the publisher on A, the subscribers on B)." % (
+            workload(first.subscribers, first.rate) if first else "-"),
+        cite.rows_table(hop, BROKER_NAMES, ("transport", "set-up")),
+        "p50 against in memory: %s." % "; ".join(hop_ratios),
+        "`--workers 2` (`redis-workers`) beside one process (`redis`), SSE through Redis:",
+        cite.rows_table(work, BROKER_NAMES, ("transport", "workload", "set-up")),
+        "p50 against one process: %s." % "; ".join(work_ratios),
+        cite.limited_note([c for c, _, _ in hop + work])) if x)
+
+
 # ------------------------------------------------------------------ all
 
 def blocks(repo):
     q, p, lib = cite.Source(repo, QUICK), cite.Source(repo, PEERS), cite.Source(repo, LIBRARY)
+    b = cite.Source(repo, BROKER)
     return {
         "readme-quick": readme_quick(q),
         "quick-table": quick_table(q),
@@ -200,4 +243,5 @@ def blocks(repo):
         "peers-verdict": peers_verdict(p),
         "library-table": library_table(lib),
         "library-verdict": library_verdict(lib),
+        "readme-broker": broker_table(b),
     }
