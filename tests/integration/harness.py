@@ -1292,44 +1292,75 @@ def check_all_delivered(r, what, dialect, subs, measured):
     check_eq(c["protocol_errors"], 0, "%s: protocol_errors" % what)
 
 
+class BackgroundClient:
+    """bin/pushpull-client running while the test goes on (a --no-publish
+    process waiting for its publisher, say): start_client makes one."""
+
+    def __init__(self, args, json_file=True, env=None):
+        args = [str(a) for a in args]
+        tmpdir = client_tmpdir()
+        self.json_path = None
+        if "--json" in args:
+            self.json_path = args[args.index("--json") + 1]
+        elif json_file:
+            self.json_path = os.path.join(tmpdir, "out.json")
+            args = args + ["--json", self.json_path]
+        if not os.access(CLIENT, os.X_OK):
+            raise TestFailure("no client binary at %s (set PUSHPULL_BIN or run make)" % CLIENT)
+        self.args = args
+        self.outf, self.errf = tempfile.TemporaryFile(dir=tmpdir), tempfile.TemporaryFile(dir=tmpdir)
+        self.t0 = time.monotonic()
+        self.p = _spawn([CLIENT] + args, stdin=subprocess.DEVNULL, stdout=self.outf, stderr=self.errf,
+                        env=dict(os.environ, **(env or {})))
+
+    def wait_stderr(self, text, timeout):
+        """Until stderr says text (True), the client ends or timeout passes."""
+        deadline = time.monotonic() + T(timeout)
+        while time.monotonic() < deadline:
+            self.errf.seek(0)
+            if text in self.errf.read().decode(errors="replace"):
+                return True
+            if self.p.poll() is not None:
+                return False
+            time.sleep(0.05)
+        return False
+
+    def finish(self, timeout):
+        """Wait for the end (killed after timeout seconds, scaled: SIGTERM,
+        then SIGKILL 3 s later); its ClientResult."""
+        timed_out = False
+        try:
+            self.p.wait(timeout=T(timeout))
+        except subprocess.TimeoutExpired:
+            timed_out = True          # SIGTERM first: an interrupted client still reports
+            self.p.terminate()
+            try:
+                self.p.wait(timeout=T(3))
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait(timeout=10)
+        el = time.monotonic() - self.t0
+        self.outf.seek(0)
+        self.errf.seek(0)
+        res = ClientResult(self.args, self.p.returncode, self.outf.read().decode(errors="replace"),
+                           self.errf.read().decode(errors="replace"), el, timed_out, self.json_path)
+        self.outf.close()
+        self.errf.close()
+        return res
+
+
+def start_client(args, json_file=True, env=None):
+    """bin/pushpull-client with args (strings), --json to a temp file unless
+    json_file is False (or args already name one), in the background."""
+    return BackgroundClient(args, json_file, env)
+
+
 def run_client(args, timeout, json_file=True, env=None):
     """Run bin/pushpull-client with args (strings), --json to a temp file
     unless json_file is False (or args already name one). Killed after
     timeout seconds (scaled; SIGTERM, then SIGKILL 3 s later). Returns a
     ClientResult."""
-    args = [str(a) for a in args]
-    tmpdir = client_tmpdir()
-    json_path = None
-    if "--json" in args:
-        json_path = args[args.index("--json") + 1]
-    elif json_file:
-        json_path = os.path.join(tmpdir, "out.json")
-        args = args + ["--json", json_path]
-    if not os.access(CLIENT, os.X_OK):
-        raise TestFailure("no client binary at %s (set PUSHPULL_BIN or run make)" % CLIENT)
-    outf, errf = tempfile.TemporaryFile(dir=tmpdir), tempfile.TemporaryFile(dir=tmpdir)
-    t0 = time.monotonic()
-    p = _spawn([CLIENT] + args, stdin=subprocess.DEVNULL, stdout=outf, stderr=errf,
-               env=dict(os.environ, **(env or {})))
-    timed_out = False
-    try:
-        p.wait(timeout=T(timeout))
-    except subprocess.TimeoutExpired:
-        timed_out = True          # SIGTERM first: an interrupted client still reports
-        p.terminate()
-        try:
-            p.wait(timeout=T(3))
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait(timeout=10)
-    el = time.monotonic() - t0
-    outf.seek(0)
-    errf.seek(0)
-    res = ClientResult(args, p.returncode, outf.read().decode(errors="replace"),
-                       errf.read().decode(errors="replace"), el, timed_out, json_path)
-    outf.close()
-    errf.close()
-    return res
+    return start_client(args, json_file, env).finish(timeout)
 
 
 def run_cli(args, timeout=10):
