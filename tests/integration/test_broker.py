@@ -7,7 +7,8 @@ port (harness.Redis): never a system instance.
     resume from Redis's history: lost 0, no reset, no epoch change.
 (c) Redis restarted without persistence: the channel's epoch changes, reset
     markers arrive, the client counts the loss (and delivered + lost is
-    still exactly what was acknowledged).
+    still exactly what was acknowledged); an open WebSocket of the channel
+    (python3-websockets) is closed with 1012, not as a slow consumer.
 (d) Redis stopped for 2 s (SHUTDOWN SAVE, started again from its dump):
     publishes get 503 with a JSON error, nothing crashes, nothing that was
     acknowledged is lost, /stats shows the reconnect.
@@ -22,8 +23,8 @@ import signal
 import threading
 import time
 
-from harness import (Tap, Server, Redis, CurlStream, curl, check, check_eq, check_error, run_client,
-                     wait_until, T, diag, poll_json)
+from harness import (Tap, Server, Redis, CurlStream, WsClient, curl, check, check_eq, check_error,
+                     run_client, wait_until, T, diag, poll_json)
 
 TRANSPORTS = ("poll", "longpoll", "sse", "ws")
 SUBS = 3
@@ -119,6 +120,8 @@ def t_instance_killed(tap, redis):
 def t_redis_lost_data(tap, redis):
     with Server(tap, *broker_args(redis), label="[Redis restarted empty]") as srv:
         e0 = poll_json(srv, "lost-poll")["epoch"]
+        # beside the client's WebSocket subscribers, on the channel it publishes to
+        raw = WsClient(srv.ws_url("/ws/lost-ws-ws-0"))
 
         def fault():
             time.sleep(FAULT_AT)
@@ -126,7 +129,13 @@ def t_redis_lost_data(tap, redis):
             time.sleep(0.3)
             redis.restart()
 
-        out, _ = run_clients(srv.port, srv.port, fault, tag="lost-")
+        try:
+            out, _ = run_clients(srv.port, srv.port, fault, tag="lost-")
+            check(raw.wait_closed(5), "the WebSocket was not closed when Redis lost its channel")
+            check_eq((raw.close_code, raw.close_reason), (1012, "history reset by the broker: reconnect"),
+                     "its close code and reason")
+        finally:
+            raw.shutdown()
         e1 = poll_json(srv, "lost-poll")["epoch"]
         check(e1 > e0, "the channel's epoch did not change (%d, then %d)" % (e0, e1))
         for t in TRANSPORTS:
