@@ -657,6 +657,13 @@ struct broker *broker_start(struct event_base *base, struct bus *bus,
         free(b);
         return NULL;
     }
+    if (cfg->password && cfg->password[0] && !b->addr.password[0] &&
+        snprintf(b->addr.password, sizeof b->addr.password, "%s", cfg->password) >=
+            (int)sizeof b->addr.password) {
+        snprintf(err, errlen, "--broker: PUSHPULL_BROKER_PASSWORD is too long");
+        free(b);
+        return NULL;
+    }
     b->base = base;
     b->bus = bus;
     b->cfg = *cfg;
@@ -719,4 +726,5 @@ void broker_get_stats(const struct broker *b, struct broker_stats *out)
     out->rtt_us = c.rtt_us;
     out->reconnects = c.reconnects + s.reconnects;
     out->timeouts = c.timeouts + s.timeouts;
+    out->auth_failures = c.auth_failures + s.auth_failures;
 }

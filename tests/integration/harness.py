@@ -213,9 +213,10 @@ class Server:
     """The real server on an ephemeral port. Use as a context manager with a
     Tap: on exit it is stopped and its clean exit is a TAP check."""
 
-    def __init__(self, tap, *args, label=None):
+    def __init__(self, tap, *args, label=None, env=None):
         self.tap = tap
         self.args = [str(a) for a in args]
+        self.env = env                # added to the environment
         self.label = label or ("[%s]" % " ".join(self.args) if self.args else "[defaults]")
         self.proc = None
         self.port = None
@@ -244,7 +245,8 @@ class Server:
         if not os.access(SERVER, os.X_OK):
             raise TestFailure("no server binary at %s (set PUSHPULL_BIN or run make)" % SERVER)
         self.proc = _spawn(WRAP + [SERVER, "--port", "0"] + self.args, stdin=subprocess.DEVNULL,
-                           stdout=subprocess.PIPE, stderr=self._errf)
+                           stdout=subprocess.PIPE, stderr=self._errf,
+                           env=dict(os.environ, **self.env) if self.env else None)
         _servers.append(self)
         line = read_line(self.proc, T(10))
         if line is None:
@@ -1460,12 +1462,18 @@ class Redis:
     """Our own redis-server (issue 16): 127.0.0.1, an ephemeral port, a
     temporary directory, no persistence unless a test saves; stopped by pid,
     never a system instance. restart() comes back on the same port and dir
-    (with what SHUTDOWN SAVE wrote, if anything)."""
+    (with what SHUTDOWN SAVE wrote, if anything). password: --requirepass."""
 
-    def __init__(self):
+    def __init__(self, password=None):
         self.dir = tempfile.mkdtemp(prefix="ppredis-")
         self.port = None
         self.proc = None
+        self.password = password
+
+    def _command(self, port):
+        return (["redis-server", "--port", str(port), "--bind", HOST, "--dir", self.dir, "--save", "",
+                 "--appendonly", "no", "--protected-mode", "no"]
+                + (["--requirepass", self.password] if self.password else []))
 
     def __enter__(self):
         return self.start()
@@ -1488,9 +1496,7 @@ class Redis:
                 s.close()
             else:
                 port = self.port
-            self.proc = _spawn(["redis-server", "--port", str(port), "--bind", HOST, "--dir", self.dir,
-                                "--save", "", "--appendonly", "no", "--protected-mode", "no"],
-                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            self.proc = _spawn(self._command(port), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
             self.port = port
             if self._wait_ping():
@@ -1510,7 +1516,8 @@ class Redis:
         return False
 
     def cli(self, *args):
-        r = subprocess.run(["redis-cli", "-p", str(self.port)] + [str(a) for a in args],
+        auth = ["--no-auth-warning", "-a", self.password] if self.password else []
+        r = subprocess.run(["redis-cli", "-p", str(self.port)] + auth + [str(a) for a in args],
                            capture_output=True, timeout=10)
         return r.stdout.decode(errors="replace").strip()
 
@@ -1534,9 +1541,7 @@ class Redis:
         proc = self.proc
         self.proc = None
         for _ in range(50):
-            self.proc = _spawn(["redis-server", "--port", str(self.port), "--bind", HOST, "--dir", self.dir,
-                                "--save", "", "--appendonly", "no", "--protected-mode", "no"],
-                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            self.proc = _spawn(self._command(self.port), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
             if self._wait_ping():
                 return self
