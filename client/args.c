@@ -48,6 +48,10 @@ static const char usage[] =
     "  --threads N           spread the subscribers over N event loops, one thread\n"
     "                        each (results merged exactly)     (1)\n"
     "  --no-keepalive        a new TCP connection per request (HTTP transports)\n"
+    "  --socketio-upgrade    with --dialect socketio --transport ws: every WebSocket\n"
+    "                        begins as an Engine.IO polling handshake and upgrades\n"
+    "                        (2probe, 3probe, 5), as socket.io-client does by\n"
+    "                        default (off: a WebSocket directly)\n"
     "  --publish-via http|ws how the publisher sends            (http)\n"
     "  --no-publish          subscribe only: another client process publishes to\n"
     "                        the same channels (same --run-tag, rate, channels,\n"
@@ -126,10 +130,21 @@ static void parse_pids(struct client_config *cfg, const char *v)
         cli_usage_error("--server-pid: '%s' names no pid", v);
 }
 
+/* --socketio-upgrade changes how a socket.io WebSocket opens, and nothing
+ * else: on any other run it would be a flag that silently does nothing. */
+static bool upgrade_applies(const struct client_config *cfg)
+{
+    bool only_ws = cfg->transports[TR_WS];
+    for (int t = 0; t < TR_COUNT; t++)
+        if (t != TR_WS && cfg->transports[t])
+            only_ws = false;
+    return cfg->dialect == &dialect_socketio && only_ws;
+}
+
 enum { O_URL = 256, O_DIALECT, O_SERVER_PID, O_PUBLISH_URL, O_TRANSPORT, O_SUBS, O_CHANNELS, O_RATE, O_SIZE, O_DURATION, O_WARMUP,
        O_IDLE_HOLD, O_DRAIN, O_POLL_INTERVAL, O_LP_TIMEOUT, O_CONNECT_TIMEOUT, O_CONNECT_RATE, O_CHURN,
        O_CONNECTIONS, O_THREADS, O_NO_KEEPALIVE, O_PUBLISH_VIA, O_SEED, O_RUN_TAG, O_JSON, O_CSV, O_CACERT,
-       O_INSECURE, O_QUIET, O_NO_PUBLISH, O_PUBLISHER_WAIT,
+       O_INSECURE, O_QUIET, O_NO_PUBLISH, O_PUBLISHER_WAIT, O_SOCKETIO_UPGRADE,
        O_HELP, O_VERSION };
 
 static const struct client_config defaults = {
@@ -176,6 +191,7 @@ void args_parse(int argc, char **argv, struct client_config *cfg)
         { "connections", required_argument, NULL, O_CONNECTIONS },
         { "threads", required_argument, NULL, O_THREADS },
         { "no-keepalive", no_argument, NULL, O_NO_KEEPALIVE },
+        { "socketio-upgrade", no_argument, NULL, O_SOCKETIO_UPGRADE },
         { "publish-via", required_argument, NULL, O_PUBLISH_VIA },
         { "seed", required_argument, NULL, O_SEED },
         { "run-tag", required_argument, NULL, O_RUN_TAG },
@@ -224,6 +240,7 @@ void args_parse(int argc, char **argv, struct client_config *cfg)
         case O_CONNECTIONS: cfg->connections = (unsigned)cli_count("--connections", optarg, 1, 1000000); break;
         case O_THREADS: cfg->threads = (unsigned)cli_count("--threads", optarg, 1, 64); break;
         case O_NO_KEEPALIVE: cfg->no_keepalive = true; break;
+        case O_SOCKETIO_UPGRADE: cfg->socketio_upgrade = true; break;
         case O_PUBLISH_VIA:
             if (strcmp(optarg, "http") == 0)
                 cfg->publish_via = PUB_HTTP;
@@ -273,6 +290,9 @@ void args_parse(int argc, char **argv, struct client_config *cfg)
         cli_usage_error("--longpoll-timeout: from 1s to 120s (the server caps it)");
     if (cfg->connect_timeout_us < 1000)
         cli_usage_error("--connect-timeout: at least 1ms");
+    if (cfg->socketio_upgrade && !upgrade_applies(cfg))
+        cli_usage_error("--socketio-upgrade: only with --dialect socketio --transport ws "
+                        "(it upgrades a socket.io WebSocket from polling)");
     if ((cfg->transports[TR_LONGPOLL] || cfg->transports[TR_SSE] || cfg->transports[TR_WS]) &&
         cfg->connections && cfg->connections < cfg->subscribers)
         cli_usage_error("--connections below --subscribers: long polls, SSE and WebSocket hold "

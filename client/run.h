@@ -37,6 +37,9 @@ struct client_config {
     unsigned connections;             /* subscriber pool cap; 0: one per subscriber */
     unsigned threads;                 /* --threads: subscriber loops, each on a thread */
     bool no_keepalive;
+    /* --socketio-upgrade: socket.io WebSockets begin as Engine.IO polling
+     * and upgrade (2probe, 3probe, 5), as socket.io-client does by default */
+    bool socketio_upgrade;
     enum publish_via publish_via;
     uint64_t seed;
     const char *json_path, *csv_path;
