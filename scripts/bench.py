@@ -844,14 +844,8 @@ class Bench:
         if os.path.getsize(errpath) == 0:
             os.unlink(errpath)
         rec["result"], jerr = read_result(jpath)
-        rec["failure"] = ("timed out after %ds (killed)" % timeout if timed_out
-                          else self.verdict(rec["result"], proc.returncode, jerr, err_last, p))
-        if rec["failure"]:
-            rec["failure"] = " ".join(rec["failure"].split())[:400]
-        elif rec["result"]["status"] == "not_offered":
-            rec["status"] = "not_offered"
-        else:
-            rec["status"] = "ok"
+        settle(rec, "timed out after %ds (killed)" % timeout if timed_out
+               else self.verdict(rec["result"], proc.returncode, jerr, err_last, p))
 
     def run_clients(self, rec, parts, p):
         """clients = K: the --no-publish processes first, each until it says
@@ -900,13 +894,7 @@ class Bench:
             if not ok:
                 failure = "--merge of the %d client processes failed: %s" % (len(parts), e)
         rec["result"], jerr = read_result(jpath) if not failure else (None, None)
-        rec["failure"] = failure or jerr or (None if rec["result"] else "the merge wrote no JSON")
-        if rec["failure"]:
-            rec["failure"] = " ".join(rec["failure"].split())[:400]
-        elif rec["result"]["status"] == "not_offered":
-            rec["status"] = "not_offered"
-        else:
-            rec["status"] = "ok"
+        settle(rec, failure or jerr or (None if rec["result"] else "the merge wrote no JSON"))
 
     def verdict(self, res, rc, jerr, err_last, p):
         """Why a finished client run failed, or None: ok, or a transport the
@@ -1040,6 +1028,14 @@ def wait_or_stop(proc, timeout):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=10)
+
+
+def settle(rec, failure):
+    """A run's status from why it failed (one line), or from its result."""
+    rec["failure"] = " ".join(failure.split())[:400] if failure else None
+    if rec["failure"]:
+        return
+    rec["status"] = "not_offered" if rec["result"]["status"] == "not_offered" else "ok"
 
 
 # What a --no-publish client says on stderr once its subscribers are in.
