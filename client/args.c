@@ -48,7 +48,18 @@ static const char usage[] =
     "  --threads N           spread the subscribers over N event loops, one thread\n"
     "                        each (results merged exactly)     (1)\n"
     "  --no-keepalive        a new TCP connection per request (HTTP transports)\n"
+    "  --socketio-upgrade    with --dialect socketio --transport ws: every WebSocket\n"
+    "                        begins as an Engine.IO polling handshake and upgrades\n"
+    "                        (2probe, 3probe, 5), as socket.io-client does by\n"
+    "                        default (off: a WebSocket directly)\n"
     "  --publish-via http|ws how the publisher sends            (http)\n"
+    "  --no-publish          subscribe only: another client process publishes to\n"
+    "                        the same channels (same --run-tag, rate, channels,\n"
+    "                        warm-up and duration); merge the two with --merge.\n"
+    "                        Says \"subscribers connected\" on stderr when the\n"
+    "                        publisher may start; one --transport\n"
+    "  --publisher-wait DUR  --no-publish: how long to wait for the first\n"
+    "                        message once connected             (60s)\n"
     "  --seed N              poll phases and backoff jitter     (1)\n"
     "  --run-tag TAG         channels are named TAG-<transport>-<n> (default: unique\n"
     "                        per process), so another subscriber can join them\n"
@@ -119,10 +130,21 @@ static void parse_pids(struct client_config *cfg, const char *v)
         cli_usage_error("--server-pid: '%s' names no pid", v);
 }
 
+/* --socketio-upgrade changes how a socket.io WebSocket opens, and nothing
+ * else: on any other run it would be a flag that silently does nothing. */
+static bool upgrade_applies(const struct client_config *cfg)
+{
+    bool only_ws = cfg->transports[TR_WS];
+    for (int t = 0; t < TR_COUNT; t++)
+        if (t != TR_WS && cfg->transports[t])
+            only_ws = false;
+    return cfg->dialect == &dialect_socketio && only_ws;
+}
+
 enum { O_URL = 256, O_DIALECT, O_SERVER_PID, O_PUBLISH_URL, O_TRANSPORT, O_SUBS, O_CHANNELS, O_RATE, O_SIZE, O_DURATION, O_WARMUP,
        O_IDLE_HOLD, O_DRAIN, O_POLL_INTERVAL, O_LP_TIMEOUT, O_CONNECT_TIMEOUT, O_CONNECT_RATE, O_CHURN,
        O_CONNECTIONS, O_THREADS, O_NO_KEEPALIVE, O_PUBLISH_VIA, O_SEED, O_RUN_TAG, O_JSON, O_CSV, O_CACERT,
-       O_INSECURE, O_QUIET,
+       O_INSECURE, O_QUIET, O_NO_PUBLISH, O_PUBLISHER_WAIT, O_SOCKETIO_UPGRADE,
        O_HELP, O_VERSION };
 
 static const struct client_config defaults = {
@@ -141,6 +163,7 @@ static const struct client_config defaults = {
     .connect_timeout_us = 5000000,
     .seed = 1,
     .threads = 1,
+    .publisher_wait_us = 60000000,
 };
 
 void args_parse(int argc, char **argv, struct client_config *cfg)
@@ -168,6 +191,7 @@ void args_parse(int argc, char **argv, struct client_config *cfg)
         { "connections", required_argument, NULL, O_CONNECTIONS },
         { "threads", required_argument, NULL, O_THREADS },
         { "no-keepalive", no_argument, NULL, O_NO_KEEPALIVE },
+        { "socketio-upgrade", no_argument, NULL, O_SOCKETIO_UPGRADE },
         { "publish-via", required_argument, NULL, O_PUBLISH_VIA },
         { "seed", required_argument, NULL, O_SEED },
         { "run-tag", required_argument, NULL, O_RUN_TAG },
@@ -176,6 +200,8 @@ void args_parse(int argc, char **argv, struct client_config *cfg)
         { "cacert", required_argument, NULL, O_CACERT },
         { "insecure", no_argument, NULL, O_INSECURE },
         { "quiet", no_argument, NULL, O_QUIET },
+        { "no-publish", no_argument, NULL, O_NO_PUBLISH },
+        { "publisher-wait", required_argument, NULL, O_PUBLISHER_WAIT },
         { "help", no_argument, NULL, O_HELP },
         { "version", no_argument, NULL, O_VERSION },
         { NULL, 0, NULL, 0 },
@@ -214,6 +240,7 @@ void args_parse(int argc, char **argv, struct client_config *cfg)
         case O_CONNECTIONS: cfg->connections = (unsigned)cli_count("--connections", optarg, 1, 1000000); break;
         case O_THREADS: cfg->threads = (unsigned)cli_count("--threads", optarg, 1, 64); break;
         case O_NO_KEEPALIVE: cfg->no_keepalive = true; break;
+        case O_SOCKETIO_UPGRADE: cfg->socketio_upgrade = true; break;
         case O_PUBLISH_VIA:
             if (strcmp(optarg, "http") == 0)
                 cfg->publish_via = PUB_HTTP;
@@ -227,12 +254,15 @@ void args_parse(int argc, char **argv, struct client_config *cfg)
             if (strlen(optarg) > 32 || !parse_channel_name(optarg, strlen(optarg)))
                 cli_usage_error("--run-tag: want [A-Za-z0-9_.-]{1,32}, got '%s'", optarg);
             cfg->run_tag = optarg;
+            cfg->run_tag_given = true;
             break;
         case O_JSON: cfg->json_path = optarg; break;
         case O_CSV: cfg->csv_path = optarg; break;
         case O_CACERT: cfg->cacert = optarg; break;
         case O_INSECURE: cfg->insecure = true; break;
         case O_QUIET: cfg->quiet = true; break;
+        case O_NO_PUBLISH: cfg->no_publish = true; break;
+        case O_PUBLISHER_WAIT: cfg->publisher_wait_us = flag_duration("--publisher-wait", optarg); break;
         case O_HELP: fputs(usage, stdout); exit(0);
         case O_VERSION: puts("pushpull-client " PUSHPULL_VERSION); exit(0);
         default:
@@ -260,10 +290,26 @@ void args_parse(int argc, char **argv, struct client_config *cfg)
         cli_usage_error("--longpoll-timeout: from 1s to 120s (the server caps it)");
     if (cfg->connect_timeout_us < 1000)
         cli_usage_error("--connect-timeout: at least 1ms");
+    if (cfg->socketio_upgrade && !upgrade_applies(cfg))
+        cli_usage_error("--socketio-upgrade: only with --dialect socketio --transport ws "
+                        "(it upgrades a socket.io WebSocket from polling)");
     if ((cfg->transports[TR_LONGPOLL] || cfg->transports[TR_SSE] || cfg->transports[TR_WS]) &&
         cfg->connections && cfg->connections < cfg->subscribers)
         cli_usage_error("--connections below --subscribers: long polls, SSE and WebSocket hold "
                         "a connection each while they wait (use it with --transport poll)");
+    if (cfg->no_publish) {
+        unsigned n = 0;
+        for (int t = 0; t < TR_COUNT; t++)
+            n += cfg->transports[t];
+        /* The publisher starts once every subscribe-only process is in;
+         * a second transport would start without anyone waiting for it. */
+        if (n != 1)
+            cli_usage_error("--no-publish: one --transport at a time");
+        if (!cfg->run_tag_given)
+            cli_usage_error("--no-publish: give the publishing process's --run-tag");
+        if (cfg->publisher_wait_us < 1000000)
+            cli_usage_error("--publisher-wait: at least 1s");
+    }
     double total = (double)(cfg->warmup_us + cfg->duration_us) / 1e6 * cfg->rate;
     if (total > 5e7)
         cli_usage_error("--rate x (--warmup + --duration) is over 50 million messages");

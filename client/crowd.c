@@ -96,6 +96,19 @@ void crowd_settle_unacked(struct crowd *c, struct run *run)
     }
 }
 
+void crowd_count_received(const struct crowd *c, const struct run *run, uint32_t *got)
+{
+    unsigned channels = run->cfg->channels;
+    for (unsigned j = 0; j < c->n; j++) {
+        const struct sub_track *t = &c->subs[j].track;
+        /* the first measured message on this subscriber's channel */
+        uint64_t k = run->k_measure_from + (t->channel + channels - run->k_measure_from % channels) % channels;
+        for (; k < run->k_measure_to; k += channels)
+            if (track_received(t, k / channels))
+                got[k - run->k_measure_from]++;
+    }
+}
+
 void crowd_free(struct crowd *c)
 {
     const struct transport_ops *ops = transport_ops_of(c->run->transport);

@@ -31,6 +31,9 @@ void crowd_churn(struct crowd *c, uint64_t now_us);
  * a copy of it that arrived anyway moves from delivered to
  * delivered_unacked of `run` (track_unacked). */
 void crowd_settle_unacked(struct crowd *c, struct run *run);
+/* After the run: got[k - k_measure_from] += how many of these subscribers
+ * received measured message k. */
+void crowd_count_received(const struct crowd *c, const struct run *run, uint32_t *got);
 /* Stop every subscriber and free the crowd (from the loop's thread, or once
  * it has ended). */
 void crowd_free(struct crowd *c);

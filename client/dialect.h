@@ -70,9 +70,27 @@ struct dialect {
     int (*poll_answer)(struct subscriber *s, const struct poll_answer *a, bool *empty);
     /* One SSE event. 0, or -1 to end the stream (a protocol error). */
     int (*sse_event)(struct subscriber *s, const struct sse_event *ev);
-    /* One WebSocket text message. A bad one is counted; -1 says so. */
+    /* One WebSocket text message. A bad one is counted; -1 says so, and
+     * the connection goes on (the frames around it are intact).
+     * DIALECT_WS_END: the session cannot go on (counted too): the
+     * transport closes the connection and retries with backoff. */
     int (*ws_text)(struct subscriber *s, const char *text, size_t len);
+    /* The next two let a WebSocket carry on a session begun by polling
+     * (Engine.IO's upgrade). Both may be NULL: the WebSocket is the whole
+     * session, as for every dialect without an upgrade.
+     * ws_after_poll: must the next WebSocket wait for a poll answer? The
+     * transport then sends request(TR_LONGPOLL) once, hands its answer to
+     * poll_answer as usual, and opens the WebSocket when that leaves this
+     * false (still true: the answer opened no session, a protocol error).
+     * ws_opened: the WebSocket is open, send the dialect's first frames
+     * (through subscriber_send). 0, or -1: the transport closes it and
+     * retries. */
+    bool (*ws_after_poll)(const struct subscriber *s);
+    int (*ws_opened)(struct subscriber *s);
 };
+
+/* ws_text: the session is over, not just one bad message. */
+#define DIALECT_WS_END (-2)
 
 extern const struct dialect dialect_pushpull, dialect_nchan, dialect_socketio, dialect_pushpin;
 

@@ -44,6 +44,11 @@ struct runner {
     struct stats_fetch *fetch0, *fetch1;
     const char *failure;
     bool tty;
+    /* --no-publish: the publishing process's t0 (run.t0_learned points
+     * here); when the wait for it began, and until when it may last. */
+    uint64_t t0_learned;
+    bool announced;
+    uint64_t publisher_deadline_us;
 };
 
 static double cpu_seconds(const struct rusage *r)
@@ -101,6 +106,45 @@ static struct stats_fetch *server_sample_start(struct runner *r, struct server_s
     return stats_fetch_start(r->ctl_loop, cfg->publish_url, srv);
 }
 
+/* The run's phases from t0 on, for the engine and the shards. */
+static void schedule_from(struct runner *r, uint64_t t0_us)
+{
+    struct run *run = r->run;
+    run->t0_us = t0_us;
+    run->measure_start_us = run->t0_us + run->cfg->warmup_us;
+    run->measure_end_us = run->measure_start_us + run->cfg->duration_us;
+    clock_set(&r->clock.measure_end_us, run->measure_end_us);
+    clock_set(&r->clock.measure_start_us, run->measure_start_us);
+    clock_set(&r->clock.t0_us, run->t0_us);
+}
+
+/* --no-publish, every subscriber in: say so (the publishing process starts
+ * on it), then follow the publisher's schedule once a message names it.
+ * Every measured message is expected here; the publishing process lists
+ * those the server never acknowledged, and --merge takes them out. */
+static void await_publisher(struct runner *r, uint64_t now)
+{
+    struct run *run = r->run;
+    const struct client_config *cfg = run->cfg;
+    if (!r->announced) {
+        r->announced = true;
+        r->publisher_deadline_us = now + cfg->publisher_wait_us;
+        fprintf(stderr, "pushpull-client: %s: %u subscribers connected; waiting for the publisher\n",
+                transport_names[run->transport], cfg->subscribers);
+        fflush(stderr);
+    }
+    uint64_t t0 = __atomic_load_n(&r->t0_learned, __ATOMIC_ACQUIRE);
+    if (t0) {
+        schedule_from(r, t0);
+        for (uint64_t k = run->k_measure_from; k < run->k_measure_to; k++)
+            run->expected += run->subs_on_channel[k % cfg->channels];
+        enter_phase(r, PH_WARMUP, now);
+    } else if (now > r->publisher_deadline_us) {
+        r->failure = "--no-publish: no message from the publisher within --publisher-wait";
+        event_base_loopexit(run->base, NULL);
+    }
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -118,18 +162,15 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     switch (run->phase) {
     case PH_CONNECT:
         crowd_ramp(&r->crowd, r->phase_start_us, now);
-        if (connected_count(r) == cfg->subscribers &&
+        if (connected_count(r) == cfg->subscribers && cfg->no_publish) {
+            await_publisher(r, now);
+        } else if (connected_count(r) == cfg->subscribers &&
             pubthread_ready(r->pub)) {
             /* Everyone listens: the schedule starts one tick from now, or
              * after --idle-hold, which leaves every connection idle for a
              * while so that memory per idle subscriber can be read off the
              * server (scripts/bench-scale.py). */
-            run->t0_us = now + TICK_US + cfg->idle_hold_us;
-            run->measure_start_us = run->t0_us + cfg->warmup_us;
-            run->measure_end_us = run->measure_start_us + cfg->duration_us;
-            clock_set(&r->clock.measure_end_us, run->measure_end_us);
-            clock_set(&r->clock.measure_start_us, run->measure_start_us);
-            clock_set(&r->clock.t0_us, run->t0_us);
+            schedule_from(r, now + TICK_US + cfg->idle_hold_us);
             pubthread_start(r->pub, run->t0_us, run->k_measure_to);
             enter_phase(r, PH_WARMUP, now);
         } else if (now > r->connect_deadline_us) {
@@ -217,7 +258,11 @@ static int runner_setup(struct runner *r, struct run *run)
     r->ctl_loop = loop_new(run->base, CTL_POOL, CTL_POOL, CTL_POOL);
     saturation_init(&r->meter);
     r->tick = event_new(run->base, -1, EV_PERSIST, on_tick, r);
-    if (!r->ctl_loop || !r->tick || !(r->pub = pubthread_new(run)))
+    if (!r->ctl_loop || !r->tick)
+        return -1;
+    if (cfg->no_publish)
+        run->t0_learned = &r->t0_learned;     /* before the shards copy the run */
+    else if (!(r->pub = pubthread_new(run)))
         return -1;
     r->rss_base = proc_sample(cfg->server_pids, cfg->nserver_pids);
     return subscribers_setup(r, run);
@@ -246,6 +291,37 @@ static void settle_unacked(struct runner *r)
     crowd_settle_unacked(&r->crowd, r->run);
     for (unsigned i = 0; i < r->nshards; i++)
         shard_settle_unacked(r->shards[i], r->run);
+}
+
+/* What --merge needs to join processes that shared one workload (see
+ * run_extra): a publishing run lists the measured messages the server
+ * never acknowledged; a subscribe-only one, the measured messages fewer of
+ * its subscribers received than listen on their channel. */
+static int merge_lists(struct runner *r, struct run_extra *x)
+{
+    struct run *run = r->run;
+    uint64_t from = run->k_measure_from, n = run->k_measure_to - from;
+    x->has_lists = true;
+    if (!run->cfg->no_publish) {
+        for (uint64_t k = from; k < run->k_measure_to; k++)
+            if (!run_acked(run, k) && extra_add_unacked(x, k) != 0)
+                return -1;
+        return 0;
+    }
+    uint32_t *got = calloc(n ? n : 1, sizeof *got);
+    if (!got)
+        return -1;
+    crowd_count_received(&r->crowd, run, got);
+    for (unsigned i = 0; i < r->nshards; i++)
+        shard_count_received(r->shards[i], run, got);
+    int rc = 0;
+    for (uint64_t i = 0; i < n && rc == 0; i++) {
+        uint32_t listening = run->subs_on_channel[(from + i) % run->cfg->channels];
+        if (got[i] < listening)
+            rc = extra_add_missing(x, from + i, listening - got[i]);
+    }
+    free(got);
+    return rc;
 }
 
 /* The shards' runs into the whole: after their threads ended. */
@@ -341,7 +417,7 @@ void engine_run(const struct client_config *cfg, enum transport t,
     if (r.tty)
         fputc('\n', stderr);
     x->failure = r.failure;
-    if (!x->failure && run->published == 0)
+    if (!x->failure && run->published == 0 && !cfg->no_publish)
         x->failure = "every publish failed";
     x->elapsed_s = (double)cfg->duration_us / 1e6;
     x->cost_window_s = r.cost_end_us > run->measure_start_us
@@ -353,6 +429,8 @@ void engine_run(const struct client_config *cfg, enum transport t,
     x->saturation[SAT_SUBSCRIBERS] = subscriber_saturation(&r);
     x->saturation[SAT_PUBLISHER] = pubthread_saturation(r.pub);
     settle_unacked(&r);
+    if (!x->failure && merge_lists(&r, x) != 0)
+        x->failure = "out of memory";
 out:
     runner_teardown(&r);
     free(run->sent_us);

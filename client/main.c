@@ -157,6 +157,7 @@ int main(int argc, char **argv)
         if (extras[i].failure)
             fprintf(stderr, "pushpull-client: %s: %s\n", transport_names[runs[i]->transport],
                     extras[i].failure);
+        run_extra_free(&extras[i]);
         free(runs[i]);
     }
     json_decref(manifest);

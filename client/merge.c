@@ -20,7 +20,12 @@ static const char usage[] =
     "several) into one, as if one client had run them all: latency\n"
     "histograms bucket by bucket, counts and costs summed, windows and the\n"
     "server's figures as the longest/largest, every ratio computed again.\n"
-    "Prints the merged table unless --quiet.\n";
+    "Prints the merged table unless --quiet.\n"
+    "\n"
+    "Processes that shared one workload (one publishing, the others started\n"
+    "with --no-publish and the same --run-tag) are merged as one run of it:\n"
+    "the subscribers add up, the channels and the rate are the workload's,\n"
+    "and a message the server never acknowledged is expected of nobody.\n";
 
 struct merge {
     json_t *docs[MERGE_FILES_MAX];
@@ -29,6 +34,10 @@ struct merge {
     struct run *runs[TR_COUNT];       /* NULL: no file has this transport */
     struct run_extra extras[TR_COUNT];
     json_t *hosts;                    /* distinct manifest.hostname values */
+    /* One workload split over processes: one publishing process, the rest
+     * --no-publish (NULL: every process ran its own workload). */
+    const json_t *publisher;
+    size_t subscribe_only;
 };
 
 /* ---- reading one run object back ---------------------------------------- */
@@ -184,13 +193,63 @@ static void totals_merge(struct run *a, const struct run *b)
     a->resume_failed += b->resume_failed;
 }
 
-static int merge_run(struct merge *m, const json_t *r, const char *path)
+/* The publishing process's run of transport t, or NULL. */
+static const json_t *publisher_run(const struct merge *m, int t)
+{
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(m->publisher, "runs"), i, r)
+        if (transport_of(r) == t)
+            return r;
+    return NULL;
+}
+
+/* A --no-publish process expected every measured message; take out those
+ * the server never acknowledged to the publishing process (its
+ * "unacknowledged_messages"): not expected, and a copy that arrived anyway
+ * is delivered_unacknowledged, as in one process (track_unacked). How many
+ * of its subscribers got message k: those listening on k's channel, less
+ * its "missing_by_message" count for k. */
+static int settle_subscribe_only(const struct merge *m, const json_t *cfg, const json_t *r,
+                                 struct run *run, const char *path)
+{
+    const json_t *pub = json_object_get(json_object_get(publisher_run(m, transport_of(r)),
+                                                        "delivery"), "unacknowledged_messages");
+    const json_t *missing = json_object_get(json_object_get(r, "delivery"), "missing_by_message");
+    if (!json_is_array(pub) || !json_is_array(missing)) {
+        fprintf(stderr, "pushpull-client: %s: a --no-publish run without its publishing process's "
+                "run of the same transport (or not a result of this version)\n", path);
+        return -1;
+    }
+    uint64_t subs = u64_at(cfg, "subscribers"), channels = u64_at(cfg, "channels");
+    size_t i, j;
+    json_t *kv, *pair;
+    json_array_foreach(pub, i, kv) {
+        uint64_t k = (uint64_t)json_integer_value(kv), c = channels ? k % channels : 0;
+        uint64_t listening = channels ? subs / channels + (c < subs % channels) : 0, fewer = 0;
+        json_array_foreach(missing, j, pair)
+            if ((uint64_t)json_integer_value(json_array_get(pair, 0)) == k)
+                fewer = (uint64_t)json_integer_value(json_array_get(pair, 1));
+        uint64_t got = listening > fewer ? listening - fewer : 0;
+        run->expected -= listening < run->expected ? listening : run->expected;
+        run->delivered -= got < run->delivered ? got : run->delivered;
+        run->delivered_unacked += got;
+    }
+    return 0;
+}
+
+static int merge_run(struct merge *m, const json_t *cfg, const json_t *r, const char *path)
 {
     int t = transport_of(r);
     struct run *run = calloc(1, sizeof *run);
     struct run_extra x;
     if (t < 0 || !run || load_run(r, run, &x) != 0) {
         fprintf(stderr, "pushpull-client: %s: a run is not a pushpull-client result\n", path);
+        free(run);
+        return -1;
+    }
+    if (json_is_true(json_object_get(cfg, "no_publish")) && !x.not_offered &&
+        settle_subscribe_only(m, cfg, r, run, path) != 0) {
         free(run);
         return -1;
     }
@@ -213,8 +272,10 @@ static int merge_run(struct merge *m, const json_t *r, const char *path)
 static void config_add(struct merge *m, const json_t *cfg, bool first)
 {
     m->cfg.subscribers += (unsigned)u64_at(cfg, "subscribers");
-    m->cfg.channels += (unsigned)u64_at(cfg, "channels");
-    m->cfg.rate += num_at(cfg, "rate", 0);
+    if (!m->publisher || first) {     /* a shared workload's are the same in every file */
+        m->cfg.channels += (unsigned)u64_at(cfg, "channels");
+        m->cfg.rate += num_at(cfg, "rate", 0);
+    }
     if (!first)
         return;
     const char *url = json_string_value(json_object_get(cfg, "url"));
@@ -225,7 +286,7 @@ static void config_add(struct merge *m, const json_t *cfg, bool first)
     m->cfg.no_keepalive = json_is_false(json_object_get(cfg, "keepalive"));
 }
 
-static int merge_doc(struct merge *m, json_t *doc, const char *path)
+static int merge_doc(struct merge *m, json_t *doc, const char *path, bool first)
 {
     const char *schema = json_string_value(json_object_get(doc, "schema"));
     const json_t *runs = json_object_get(doc, "runs");
@@ -235,7 +296,6 @@ static int merge_doc(struct merge *m, json_t *doc, const char *path)
     }
     const json_t *manifest = json_object_get(doc, "manifest");
     const char *dialect = json_string_value(json_object_get(manifest, "dialect"));
-    bool first = m->ndocs == 1;       /* this one is counted already */
     if (first)
         m->cfg.dialect = dialect_find(dialect ? dialect : "pushpull");
     config_add(m, json_object_get(doc, "config"), first);
@@ -245,9 +305,44 @@ static int merge_doc(struct merge *m, json_t *doc, const char *path)
     size_t i;
     json_t *r;
     json_array_foreach(runs, i, r) {
-        if (merge_run(m, r, path) != 0)
+        if (merge_run(m, json_object_get(doc, "config"), r, path) != 0)
             return -1;
     }
+    return 0;
+}
+
+/* Files from processes that shared one workload: exactly one published,
+ * and all ran the same schedule on the same channels. 0, or -1 (said). */
+static int shared_workload(struct merge *m, char **files)
+{
+    static const char *const same[] = { "run_tag", "rate", "channels", "warmup_s",
+                                        "duration_s", "size", "transports" };
+    size_t publishers = 0;
+    for (size_t i = 0; i < m->ndocs; i++) {
+        if (json_is_true(json_object_get(json_object_get(m->docs[i], "config"), "no_publish")))
+            m->subscribe_only++;
+        else if (publishers++ == 0)
+            m->publisher = m->docs[i];
+    }
+    if (!m->subscribe_only) {
+        m->publisher = NULL;
+        return 0;
+    }
+    if (publishers != 1) {
+        fprintf(stderr, "pushpull-client: --merge: %zu --no-publish result%s need%s exactly one "
+                "publishing process's result beside them, not %zu\n", m->subscribe_only,
+                m->subscribe_only == 1 ? "" : "s", m->subscribe_only == 1 ? "s" : "", publishers);
+        return -1;
+    }
+    const json_t *ref = json_object_get(m->publisher, "config");
+    for (size_t i = 0; i < m->ndocs; i++)
+        for (size_t f = 0; f < sizeof same / sizeof same[0]; f++)
+            if (!json_equal(json_object_get(json_object_get(m->docs[i], "config"), same[f]),
+                            json_object_get(ref, same[f]))) {
+                fprintf(stderr, "pushpull-client: --merge: %s: its %s is not the publishing "
+                        "process's: not one workload\n", files[i], same[f]);
+                return -1;
+            }
     return 0;
 }
 
@@ -262,8 +357,10 @@ static json_t *merged_info(const struct merge *m, char **files, size_t n)
     json_t *v;
     json_object_foreach(m->hosts, h, v)
         json_array_append_new(hosts, json_string(h));
-    return json_pack("{s:I, s:I, s:o, s:o}", "processes", (json_int_t)n, "host_count",
-                     (json_int_t)json_array_size(hosts), "hosts", hosts, "files", names);
+    return json_pack("{s:I, s:I, s:o, s:o, s:b, s:I}", "processes", (json_int_t)n, "host_count",
+                     (json_int_t)json_array_size(hosts), "hosts", hosts, "files", names,
+                     "shared_workload", m->publisher != NULL,
+                     "subscribe_only_processes", (json_int_t)m->subscribe_only);
 }
 
 static json_t *merged_doc(struct merge *m, char **files, size_t n)
@@ -281,6 +378,7 @@ static json_t *merged_doc(struct merge *m, char **files, size_t n)
     json_object_set_new(cfg, "subscribers", json_integer(m->cfg.subscribers));
     json_object_set_new(cfg, "channels", json_integer(m->cfg.channels));
     json_object_set_new(cfg, "rate", json_real(m->cfg.rate));
+    json_object_set_new(cfg, "no_publish", json_false());
     json_object_set_new(doc, "runs", runs);
     json_object_set_new(doc, "epoch_changes", json_integer((json_int_t)restarts));
     json_object_set_new(doc, "merged", merged_info(m, files, n));
@@ -345,8 +443,11 @@ int merge_main(int argc, char **argv)
             break;
         }
         m->docs[m->ndocs++] = doc;
-        rc = merge_doc(m, doc, files[i]) != 0;
     }
+    if (rc == 0)
+        rc = shared_workload(m, files) != 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = merge_doc(m, m->docs[i], files[i], i == 0) != 0;
     if (rc == 0) {
         json_t *doc = merged_doc(m, files, n);
         if (report_write_doc(out, doc) != 0) {

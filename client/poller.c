@@ -82,10 +82,12 @@ static void on_done(struct loop_xfer *x, CURLcode result)
     }
     if (waited)
         p->fresh = true;              /* curl dropped the connection */
-    if (empty)
-        s->run->cost.empty_answers++;
     p->first = false;
-    subscriber_up(s);
+    if (!p->handshake) {
+        if (empty)
+            s->run->cost.empty_answers++;
+        subscriber_up(s);
+    }
     p->answered(p, true, empty);
 }
 

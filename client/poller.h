@@ -26,6 +26,10 @@ struct poller {
     bool fresh;                       /* churn: next request on a new connection */
     bool timeout_is_empty;            /* curl's timeout ends a wait, not a failure */
     bool first;                       /* no answer yet */
+    /* The request opens a session another transport carries on (the
+     * WebSocket of an upgrade): its answer is neither an empty poll nor a
+     * sign the subscriber is up; that transport's opening is. */
+    bool handshake;
 };
 
 int poller_init(struct poller *p, struct subscriber *s, poller_answered_fn answered);

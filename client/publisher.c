@@ -43,6 +43,12 @@ uint64_t schedule_time_us(uint64_t t0_us, double rate, uint64_t k)
     return t0_us + (uint64_t)llround((double)k * 1e6 / rate);
 }
 
+uint64_t schedule_origin_us(uint64_t sched_us, double rate, uint64_t k)
+{
+    uint64_t since = (uint64_t)llround((double)k * 1e6 / rate);
+    return sched_us > since ? sched_us - since : 0;
+}
+
 uint64_t schedule_due(uint64_t t0_us, double rate, uint64_t now_us)
 {
     if (now_us < t0_us)

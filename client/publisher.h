@@ -25,6 +25,9 @@ void publisher_free(struct publisher *p);
 
 /* The schedule itself, kept pure for tests: when message k is due. */
 uint64_t schedule_time_us(uint64_t t0_us, double rate, uint64_t k);
+/* The inverse: the t0 that schedules message k at sched_us (a
+ * subscribe-only process learns the publishing one's from a message). */
+uint64_t schedule_origin_us(uint64_t sched_us, double rate, uint64_t k);
 /* How many messages are due at `now` (k < result are due). */
 uint64_t schedule_due(uint64_t t0_us, double rate, uint64_t now_us);
 

@@ -107,12 +107,14 @@ void pubthread_start(struct pubthread *pt, uint64_t t0_us, uint64_t k_end)
 
 uint64_t pubthread_in_flight(const struct pubthread *pt)
 {
+    if (!pt)
+        return 0;
     return __atomic_load_n(&pt->in_flight, __ATOMIC_ACQUIRE);
 }
 
 void pubthread_stop(struct pubthread *pt)
 {
-    if (!pt->launched)
+    if (!pt || !pt->launched)
         return;
     event_active(pt->stop_ev, EV_TIMEOUT, 0);
     pthread_join(pt->thread, NULL);
@@ -121,6 +123,8 @@ void pubthread_stop(struct pubthread *pt)
 
 struct saturation pubthread_saturation(const struct pubthread *pt)
 {
+    if (!pt)
+        return (struct saturation){ 0 };
     return saturation_get(&pt->meter);
 }
 

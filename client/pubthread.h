@@ -21,6 +21,8 @@ struct pubthread *pubthread_new(struct run *run);
 bool pubthread_ready(const struct pubthread *pt);
 /* Start the schedule at t0 (monotonic µs), up to message k_end - 1. */
 void pubthread_start(struct pubthread *pt, uint64_t t0_us, uint64_t k_end);
+/* in_flight, stop, saturation and free take NULL: a run without a
+ * publisher (--no-publish), nothing in flight and no figures. */
 uint64_t pubthread_in_flight(const struct pubthread *pt);
 /* Publish no more, finish the thread; its figures are then final. */
 void pubthread_stop(struct pubthread *pt);

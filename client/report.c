@@ -226,6 +226,56 @@ static json_t *not_offered_json(const struct run *run)
                      "dialect", dialect_of(run->cfg)->name, "status", "not_offered", "failure");
 }
 
+int extra_add_unacked(struct run_extra *x, uint64_t k)
+{
+    uint64_t *grown = realloc(x->unacked, (x->nunacked + 1) * sizeof *grown);
+    if (!grown)
+        return -1;
+    x->unacked = grown;
+    x->unacked[x->nunacked++] = k;
+    return 0;
+}
+
+int extra_add_missing(struct run_extra *x, uint64_t k, uint64_t fewer)
+{
+    uint64_t (*grown)[2] = realloc(x->missing, (x->nmissing + 1) * sizeof *grown);
+    if (!grown)
+        return -1;
+    x->missing = grown;
+    x->missing[x->nmissing][0] = k;
+    x->missing[x->nmissing++][1] = fewer;
+    return 0;
+}
+
+void run_extra_free(struct run_extra *x)
+{
+    free(x->unacked);
+    free(x->missing);
+    x->unacked = NULL;
+    x->missing = NULL;
+    x->nunacked = x->nmissing = 0;
+}
+
+/* What --merge needs to join the processes of one workload: a publishing
+ * run's "unacknowledged_messages" (ks), a subscribe-only run's
+ * "missing_by_message" ([k, fewer] pairs). */
+static int merge_lists_json(json_t *delivery, const struct run *run, const struct run_extra *x)
+{
+    if (!x->has_lists || !delivery)
+        return 0;
+    json_t *a = json_array();
+    int rc = a ? 0 : -1;
+    if (run->cfg->no_publish)
+        for (size_t i = 0; i < x->nmissing && rc == 0; i++)
+            rc = json_array_append_new(a, json_pack("[II]", (json_int_t)x->missing[i][0],
+                                                    (json_int_t)x->missing[i][1]));
+    else
+        for (size_t i = 0; i < x->nunacked && rc == 0; i++)
+            rc = json_array_append_new(a, j_u64(x->unacked[i]));
+    return rc | json_object_set_new(delivery, run->cfg->no_publish ? "missing_by_message"
+                                                                   : "unacknowledged_messages", a);
+}
+
 json_t *report_run_json(const struct run *run, const struct run_extra *x)
 {
     if (x->not_offered)
@@ -246,6 +296,7 @@ json_t *report_run_json(const struct run *run, const struct run_extra *x)
            | json_object_set_new(o, "throughput", throughput_json(&d))
            | json_object_set_new(o, "cost", cost_json(run, x, &d))
            | json_object_set_new(o, "client_saturation", saturation_json(x));
+    rc |= merge_lists_json(json_object_get(o, "delivery"), run, x);
     if (rc != 0) {
         json_decref(o);
         return NULL;
@@ -412,6 +463,7 @@ static json_t *config_json(const struct client_config *cfg)
            | json_object_set_new(o, "threads", json_integer(cfg->threads))
            | json_object_set_new(o, "connections", json_integer(cfg->connections))
            | json_object_set_new(o, "keepalive", json_boolean(!cfg->no_keepalive))
+           | json_object_set_new(o, "socketio_upgrade", json_boolean(cfg->socketio_upgrade))
            | json_object_set_new(o, "tls", json_boolean(strncmp(cfg->url, "https:", 6) == 0))
            | json_object_set_new(o, "cacert", j_text(cfg->cacert))
            | json_object_set_new(o, "insecure", json_boolean(cfg->insecure))
@@ -421,6 +473,7 @@ static json_t *config_json(const struct client_config *cfg)
            | json_object_set_new(o, "json_path", j_text(cfg->json_path))
            | json_object_set_new(o, "csv_path", j_text(cfg->csv_path))
            | json_object_set_new(o, "run_tag", j_text(cfg->run_tag))
+           | json_object_set_new(o, "no_publish", json_boolean(cfg->no_publish))
            | json_object_set_new(o, "quiet", json_boolean(cfg->quiet));
     if (rc != 0) {
         json_decref(o);

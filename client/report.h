@@ -31,7 +31,22 @@ struct run_extra {
     struct saturation saturation[SAT_COUNT];   /* over the measure window */
     uint64_t server_bytes_out;        /* /stats bytes_out delta of the transport; 0: unavailable */
     const char *failure;              /* NULL, or a one-line reason the run failed */
+    /* For --merge of one workload split over client processes
+     * (--no-publish): a publishing run's measured messages the server
+     * never acknowledged; a subscribe-only run's measured messages that
+     * fewer of its subscribers received than listen on their channel,
+     * {k, how many fewer}. Both empty when nothing was lost. Owned here:
+     * run_extra_free. */
+    bool has_lists;                   /* a run of this process (not a merge) */
+    uint64_t *unacked;
+    size_t nunacked;
+    uint64_t (*missing)[2];
+    size_t nmissing;
 };
+
+int extra_add_unacked(struct run_extra *x, uint64_t k);
+int extra_add_missing(struct run_extra *x, uint64_t k, uint64_t fewer);
+void run_extra_free(struct run_extra *x);
 
 /* One transport's result object (the elements of "runs"). NULL on
  * allocation failure. */

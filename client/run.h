@@ -37,13 +37,21 @@ struct client_config {
     unsigned connections;             /* subscriber pool cap; 0: one per subscriber */
     unsigned threads;                 /* --threads: subscriber loops, each on a thread */
     bool no_keepalive;
+    /* --socketio-upgrade: socket.io WebSockets begin as Engine.IO polling
+     * and upgrade (2probe, 3probe, 5), as socket.io-client does by default */
+    bool socketio_upgrade;
     enum publish_via publish_via;
     uint64_t seed;
     const char *json_path, *csv_path;
     const char *cacert;               /* --cacert: trusted PEM file, or NULL */
     bool insecure;                    /* --insecure: no certificate check */
     const char *run_tag;              /* channel-name prefix, unique per process */
+    bool run_tag_given;               /* --run-tag, not the unique default */
     bool quiet;
+    /* --no-publish: subscribe only, to what another client process
+     * publishes (the same --run-tag and schedule); --merge joins them. */
+    bool no_publish;
+    uint64_t publisher_wait_us;       /* --no-publish: for the first message */
 };
 
 /* Cost counters of the subscribers (the publisher's are kept apart). */
@@ -109,6 +117,11 @@ struct run {
     uint64_t resume_failed;
 
     uint64_t measure_start_us, measure_end_us;
+    /* --no-publish: the publishing process's t0 on our clock, learned from
+     * the first message any subscriber of any thread receives (its k and
+     * scheduled time give it); 0 until then. The engine's, shared with the
+     * shards' runs. */
+    uint64_t *t0_learned;
 };
 
 uint64_t run_now_us(void);            /* monotonic µs */
@@ -118,7 +131,11 @@ void cost_window(struct cost *total, const struct cost *start, const struct cost
 void run_channel_name(const struct run *run, unsigned channel, char *buf, size_t cap);
 
 /* Format the payload of global message k (its sequence number and scheduled
- * time, padded to cfg->size). Returns its length. */
+ * time, padded to cfg->size). Returns its length. The time travels as wall
+ * clock (CLOCK_REALTIME µs) and is read back onto our monotonic clock, so
+ * that a subscribe-only process (--no-publish) can take the latency of
+ * another process's messages: exact on one host, as good as the hosts'
+ * clock synchronisation across hosts. */
 size_t payload_format(char *buf, size_t cap, uint64_t k, uint64_t sched_us, size_t size);
 /* Parse k and the scheduled time back. Returns 0 or -1. */
 int payload_parse(const char *data, size_t len, uint64_t *k, uint64_t *sched_us);
@@ -147,6 +164,9 @@ void track_epoch(struct run *run, struct sub_track *t, uint64_t epoch);
 /* The server found t's cursor stale (a reset marker) and serves it from 0. */
 void track_reset(struct run *run, struct sub_track *t, uint64_t epoch);
 void track_connected(struct run *run, struct sub_track *t);
+
+/* Did t receive its channel's message with sequence number seq? */
+bool track_received(const struct sub_track *t, uint64_t seq);
 
 /* The server acknowledged the publish of message k. */
 void run_ack(struct run *run, uint64_t k);

@@ -97,6 +97,7 @@ static void run_for_shard(struct run *r, const struct run *whole, struct event_b
     r->seq_cap = whole->seq_cap;
     r->sent_us = whole->sent_us;
     r->acked = whole->acked;
+    r->t0_learned = whole->t0_learned;
     hist_init(&r->latency);
     hist_init(&r->latency_uncorrected);
     hist_init(&r->connect_time);
@@ -202,6 +203,11 @@ void shard_merge_into(const struct shard *sh, struct run *whole)
 void shard_settle_unacked(struct shard *sh, struct run *whole)
 {
     crowd_settle_unacked(&sh->crowd, whole);
+}
+
+void shard_count_received(const struct shard *sh, const struct run *whole, uint32_t *got)
+{
+    crowd_count_received(&sh->crowd, whole, got);
 }
 
 struct saturation shard_saturation(const struct shard *sh)

@@ -35,6 +35,8 @@ void shard_stop(struct shard *sh);
 void shard_merge_into(const struct shard *sh, struct run *whole);
 /* crowd_settle_unacked for the shard's subscribers, into the whole run. */
 void shard_settle_unacked(struct shard *sh, struct run *whole);
+/* crowd_count_received of the shard's subscribers (after shard_stop). */
+void shard_count_received(const struct shard *sh, const struct run *whole, uint32_t *got);
 struct saturation shard_saturation(const struct shard *sh);
 void shard_free(struct shard *sh);
 

@@ -197,10 +197,12 @@ static int decode_socketio(const char *p, const char *end, struct sio_packet *ou
     }
 }
 
-/* A packet with no payload, or with "probe" (the upgrade's 2probe/3probe). */
-static int bare(const char *p, size_t len, bool probe_allowed)
+/* A packet with no payload, or with "probe" (the upgrade's 2probe/3probe:
+ * out->probe says which). */
+static int bare(const char *p, size_t len, bool probe_allowed, struct sio_packet *out)
 {
-    return len == 0 || (probe_allowed && len == 5 && memcmp(p, "probe", 5) == 0) ? 0 : -1;
+    out->probe = probe_allowed && len == 5 && memcmp(p, "probe", 5) == 0;
+    return len == 0 || out->probe ? 0 : -1;
 }
 
 int sio_decode(const char *p, size_t len, struct sio_packet *out)
@@ -214,21 +216,21 @@ int sio_decode(const char *p, size_t len, struct sio_packet *out)
         return decode_open(p + 1, len - 1, out);
     case '1':
         out->kind = EIO_CLOSE;
-        return bare(p + 1, len - 1, false);
+        return bare(p + 1, len - 1, false, out);
     case '2':
         out->kind = EIO_PING;
-        return bare(p + 1, len - 1, true);
+        return bare(p + 1, len - 1, true, out);
     case '3':
         out->kind = EIO_PONG;
-        return bare(p + 1, len - 1, true);
+        return bare(p + 1, len - 1, true, out);
     case '4':
         return decode_socketio(p + 1, p + len, out);
     case '5':
         out->kind = EIO_UPGRADE;
-        return bare(p + 1, len - 1, false);
+        return bare(p + 1, len - 1, false, out);
     case '6':
         out->kind = EIO_NOOP;
-        return bare(p + 1, len - 1, false);
+        return bare(p + 1, len - 1, false, out);
     default:
         return -1;
     }

@@ -7,6 +7,7 @@
 #ifndef PUSHPULL_SIO_PACKET_H
 #define PUSHPULL_SIO_PACKET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,8 @@ enum sio_kind {
 
 struct sio_packet {
     enum sio_kind kind;
+    /* EIO_PING, EIO_PONG: "probe" followed (the upgrade's 2probe, 3probe). */
+    bool probe;
     /* EIO_OPEN: sid, ping_interval_ms. SIO_CONNECT: sid, and pid when the
      * server keeps sessions for recovery ("" otherwise). */
     char sid[SIO_ID_MAX], pid[SIO_ID_MAX];

@@ -1,11 +1,14 @@
 /* What a subscriber received: identity, order, loss and latency. */
 #include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "envelope.h"
+#include "publisher.h"
 #include "run.h"
 
 const char *const transport_names[TR_COUNT] = { "poll", "longpoll", "sse", "ws" };
@@ -22,9 +25,29 @@ void run_channel_name(const struct run *run, unsigned channel, char *buf, size_t
     snprintf(buf, cap, "%s%u", run->channel_prefix, channel);
 }
 
+/* Wall clock minus monotonic clock, read once per process: the two are
+ * slewed alike by NTP, so the difference holds unless the wall clock is
+ * stepped during a run. */
+static uint64_t wall_offset;
+static pthread_once_t wall_once = PTHREAD_ONCE_INIT;
+
+static void wall_offset_read(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t wall = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    wall_offset = wall - run_now_us();
+}
+
+static uint64_t wall_offset_us(void)
+{
+    pthread_once(&wall_once, wall_offset_read);
+    return wall_offset;
+}
+
 size_t payload_format(char *buf, size_t cap, uint64_t k, uint64_t sched_us, size_t size)
 {
-    int n = snprintf(buf, cap, "%" PRIu64 " %" PRIu64 " ", k, sched_us);
+    int n = snprintf(buf, cap, "%" PRIu64 " %" PRIu64 " ", k, sched_us + wall_offset_us());
     size_t len = (size_t)n < cap ? (size_t)n : cap - 1;
     /* Pad to the requested payload size so every transport moves it all. */
     while (len < size && len + 1 < cap)
@@ -54,8 +77,13 @@ static int parse_field(const char **p, const char *end, uint64_t *out)
 int payload_parse(const char *data, size_t len, uint64_t *k, uint64_t *sched_us)
 {
     const char *p = data, *end = data + len;
-    if (parse_field(&p, end, k) != 0 || parse_field(&p, end, sched_us) != 0)
+    uint64_t wall;
+    if (parse_field(&p, end, k) != 0 || parse_field(&p, end, &wall) != 0)
         return -1;
+    /* A time before our clock's origin (a sender whose clock is far
+     * behind): as early as we can say, so its latency shows as huge. */
+    uint64_t offset = wall_offset_us();
+    *sched_us = wall > offset ? wall - offset : 0;
     return 0;
 }
 
@@ -87,6 +115,11 @@ void track_message(struct run *run, struct sub_track *t, uint64_t id, const char
         k / channels >= run->seq_cap) {
         run->cost.protocol_errors++;
         return;
+    }
+    if (run->t0_learned && !__atomic_load_n(run->t0_learned, __ATOMIC_ACQUIRE)) {
+        uint64_t zero = 0, t0 = schedule_origin_us(sched, run->cfg->rate, k);
+        __atomic_compare_exchange_n(run->t0_learned, &zero, t0 ? t0 : 1, false, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE);
     }
     if (!t->got_first) {
         t->got_first = true;
@@ -244,6 +277,8 @@ int track_envelope_at(struct run *run, struct sub_track *t, const char *json, si
     envelope_clear(&e);
     return 0;
 }
+
+bool track_received(const struct sub_track *t, uint64_t seq) { return bit_get(t->seen, seq); }
 
 void run_ack(struct run *run, uint64_t k) { bit_set(run->acked, k); }
 

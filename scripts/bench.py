@@ -767,7 +767,7 @@ def broker_why(broker):
 SHORT = {"subscribers": "subs", "channels": "channels", "rate": "rate", "size": "size",
          "poll_interval_ms": "poll-ms", "longpoll_timeout_s": "lp-timeout-s", "duration_s": "dur-s",
          "warmup_s": "warmup-s", "drain_s": "drain-s", "keepalive": "keepalive", "connections": "conns",
-         "churn_s": "churn-s", "publish_via": "via", "connect_rate": "connect-rate"}
+         "churn_s": "churn-s", "publish_via": "via", "connect_rate": "connect-rate", "clients": "clients"}
 
 
 def label(p, varying):
@@ -899,16 +899,16 @@ class Bench:
             cmd += ["--broker", broker_url] + (["--workers", str(broker["workers"])] if broker["workers"] > 1 else [])
         return cmd
 
-    def client_command(self, env, n, p):
+    def client_command(self, env, n, p, jpath=None):
         # The publisher stands beside the server, as a backend would: only
         # the subscribers' side crosses the emulated network (with netem
         # everything in the namespace does; the run records which).
         url, pub = env.urls(p["server"])
         pids = env.pids(p["server"]) if self.proc_figures else None
         return env.prefix() + self.client_tail([self.client_bin, "--url", url, "--publish-url", pub], n, p,
-                                               env.cert if env.tls else None, pids)
+                                               env.cert if env.tls else None, pids, jpath)
 
-    def client_tail(self, head, n, p, cacert, pids):
+    def client_tail(self, head, n, p, cacert, pids, jpath=None):
         """head + the run's flags (+ --dialect with peers, --server-pid with
         peers or broker profiles)."""
         cmd = head + scenario.client_args(p) + (["--cacert", cacert] if cacert else [])
@@ -916,7 +916,21 @@ class Bench:
             cmd += ["--dialect", scenario.SERVER_DIALECTS[p["server"]]]
         if self.proc_figures:
             cmd += ["--server-pid", ",".join(str(x) for x in pids) if pids else "SERVER_PIDS"]
-        return cmd + ["--json", os.path.join(self.out, "client", "%d.json" % n), "--quiet"]
+        return cmd + ["--json", jpath or os.path.join(self.out, "client", "%d.json" % n), "--quiet"]
+
+    def client_parts(self, env, n, p):
+        """clients = K: [(command, JSON path)] of the K processes of run n,
+        the subscribers split evenly, one run tag for all (the same
+        channels); the --no-publish ones first, the publishing one last."""
+        k, tag = p["clients"], "b%d-%d" % (os.getpid(), n)
+        parts = []
+        for i in range(k):
+            q = dict(p, subscribers=p["subscribers"] // k + (1 if i < p["subscribers"] % k else 0))
+            jpath = os.path.join(self.out, "client", "%d.part%d.json" % (n, i + 1))
+            cmd = self.client_command(env, n, q, jpath)
+            cmd[-3:-3] = ["--run-tag", tag] + (["--no-publish"] if i < k - 1 else [])
+            parts.append((cmd, jpath))
+        return parts
 
     def build_manifest(self, net):
         profiles = {}
@@ -1003,11 +1017,13 @@ class Bench:
         if env is None:
             raise SetupError(self.setup_failure[p["profile"]])
         env.ensure(n, p["server"])
-        cmd = self.client_command(env, n, p)
-        rec["command"] = cmd
         broker0 = env.broker_usage()
         before = cpu_times()
-        self.run_client(rec, cmd, p)
+        if p.get("clients", 1) > 1:
+            self.run_clients(rec, self.client_parts(env, n, p), p)
+        else:
+            rec["command"] = self.client_command(env, n, p)
+            self.run_client(rec, rec["command"], p)
         rec["machine_busy"] = busy_fraction(before, cpu_times())
         broker1 = env.broker_usage()
         if broker0 is not None and broker1 is not None:
@@ -1041,14 +1057,57 @@ class Bench:
         if os.path.getsize(errpath) == 0:
             os.unlink(errpath)
         rec["result"], jerr = read_result(jpath)
-        rec["failure"] = ("timed out after %ds (killed)" % timeout if timed_out
-                          else self.verdict(rec["result"], proc.returncode, jerr, err_last, p))
-        if rec["failure"]:
-            rec["failure"] = " ".join(rec["failure"].split())[:400]
-        elif rec["result"]["status"] == "not_offered":
-            rec["status"] = "not_offered"
-        else:
-            rec["status"] = "ok"
+        settle(rec, "timed out after %ds (killed)" % timeout if timed_out
+               else self.verdict(rec["result"], proc.returncode, jerr, err_last, p))
+
+    def run_clients(self, rec, parts, p):
+        """clients = K: the --no-publish processes first, each until it says
+        its subscribers are in; then the publishing one; then --merge into
+        the run's client JSON. rec["command"] is the publishing process's,
+        rec["commands"] every process's and the merge's."""
+        n = rec["n"]
+        timeout = self.client_timeout(p)
+        deadline = time.monotonic() + timeout
+        procs, failure = [], None
+        rec["commands"] = [cmd for cmd, _ in parts]
+        rec["command"] = parts[-1][0]
+        try:
+            for i, (cmd, _) in enumerate(parts):
+                errpath = os.path.join(self.logdir, "client-%d.part%d.log" % (n, i + 1))
+                errf = open(errpath, "w+b")
+                procs.append((subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                               stderr=errf, start_new_session=True), errf))
+                if (i < len(parts) - 1 and not wait_for_text(procs[-1][0], errpath, CLIENT_READY, deadline)
+                        and (read_result(parts[i][1])[0] or {}).get("status") != "not_offered"):
+                    failure = "client process %d of %d did not connect its subscribers: %s" % (
+                        i + 1, len(parts), last_line(errpath) or "no message")
+                    break
+            for proc, _ in procs:
+                if wait_or_stop(proc, max(1.0, deadline - time.monotonic())):
+                    failure = failure or "timed out after %ds (killed)" % timeout
+        finally:
+            for proc, errf in procs:
+                if proc.poll() is None:
+                    wait_or_stop(proc, 0)
+                errf.close()
+                if os.path.getsize(errf.name) == 0:
+                    os.unlink(errf.name)
+        for i, (proc, errf) in enumerate(procs):
+            if failure:
+                break
+            res, jerr = read_result(parts[i][1])
+            why = self.verdict(res, proc.returncode, jerr, last_line(errf.name), p)
+            if why:
+                failure = "client process %d of %d: %s" % (i + 1, len(parts), why)
+        jpath = os.path.join(self.out, "client", "%d.json" % n)
+        merge = [self.client_bin, "--merge"] + [j for _, j in parts] + ["--json", jpath, "--quiet"]
+        rec["commands"].append(merge)
+        if not failure:
+            ok, e = run_quiet(merge, timeout=60)
+            if not ok:
+                failure = "--merge of the %d client processes failed: %s" % (len(parts), e)
+        rec["result"], jerr = read_result(jpath) if not failure else (None, None)
+        settle(rec, failure or jerr or (None if rec["result"] else "the merge wrote no JSON"))
 
     def verdict(self, res, rc, jerr, err_last, p):
         """Why a finished client run failed, or None: ok, or a transport the
@@ -1182,6 +1241,33 @@ def wait_or_stop(proc, timeout):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=10)
+
+
+def settle(rec, failure):
+    """A run's status from why it failed (one line), or from its result."""
+    rec["failure"] = " ".join(failure.split())[:400] if failure else None
+    if rec["failure"]:
+        return
+    rec["status"] = "not_offered" if rec["result"]["status"] == "not_offered" else "ok"
+
+
+# What a --no-publish client says on stderr once its subscribers are in.
+CLIENT_READY = "waiting for the publisher"
+
+
+def wait_for_text(proc, path, text, deadline):
+    """Until the file at path holds text (True), proc ends or the deadline."""
+    while time.monotonic() < deadline:
+        try:
+            with open(path, "rb") as f:
+                if text.encode() in f.read():
+                    return True
+        except OSError:
+            pass
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.05)
+    return False
 
 
 def read_result(jpath):

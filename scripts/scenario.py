@@ -72,6 +72,7 @@ RUN_KEYS = {
     "churn": ("duration", 0),
     "publish-via": ("via", "http"),
     "connect-rate": ("rate0", 0),
+    "clients": ("count1", 1),
     "profiles": ("profile", "loopback"),
     "servers": ("server", "pushpull"),
 }
@@ -85,7 +86,11 @@ REPEAT_MAX = 100
 # The normalized parameters of one run, in this order (runs.jsonl "params").
 PARAM_KEYS = ("transport", "subscribers", "channels", "rate", "size", "poll_interval_ms",
               "longpoll_timeout_s", "duration_s", "warmup_s", "drain_s", "keepalive",
-              "connections", "churn_s", "publish_via", "connect_rate", "profile", "rtt_ms", "server")
+              "connections", "churn_s", "publish_via", "connect_rate", "clients", "profile", "rtt_ms",
+              "server")
+# clients = K: a run's subscribers split over K client processes, at most
+# this many (each is a whole client: its loops, its connection pool).
+CLIENTS_MAX = 16
 
 _DUR_UNITS = {"us": 1, "ms": 1_000, "s": 1_000_000, "m": 60_000_000, "h": 3_600_000_000}
 _SIZE_UNITS = {"": 1, "B": 1, "K": 1024, "KiB": 1024, "M": 1024 ** 2, "MiB": 1024 ** 2}
@@ -281,6 +286,7 @@ def _params(v):
         "churn_s": _secs(v["churn"]),
         "publish_via": v["publish-via"],
         "connect_rate": v["connect-rate"],
+        "clients": v["clients"],
         "profile": prof,
         "rtt_ms": PROFILES[prof]["rtt_ms"],
         "server": v["servers"],
@@ -403,6 +409,20 @@ def _check_servers(runs, lines, overrides, name, line, path):
             what = " (a broker profile: pushpull-server --broker)" if PROFILES[p["profile"]].get("broker") else ""
             raise ScenarioError("servers: %s runs on the loopback profile only; profile %s%s is pushpull's "
                                 "alone%s ([section %s])" % (p["server"], p["profile"], how, what, name), path, where)
+
+
+def _check_clients(runs, lines, name, line, path):
+    """clients = K splits the subscribers over K processes: each needs one
+    subscriber per channel at least (the client refuses fewer)."""
+    for p in runs:
+        k = p["clients"]
+        where = lines.get("clients", line)
+        if k > CLIENTS_MAX:
+            raise ScenarioError("clients: %d is above %d ([section %s])" % (k, CLIENTS_MAX, name), path, where)
+        if p["subscribers"] // k < p["channels"]:
+            raise ScenarioError("clients: %d processes for %d subscribers on %d channels leave a process "
+                                "with fewer subscribers than channels ([section %s])"
+                                % (k, p["subscribers"], p["channels"], name), path, where)
 
 
 def parse(path, overrides=None):
@@ -610,6 +630,7 @@ def _build_section(sc, name, line, merged, ov, path):
     if not runs:
         raise ScenarioError("[section %s] runs nothing (an empty list)" % name, path, line)
     _check_servers(runs, lines, ov, name, line, path)
+    _check_clients(runs, lines, name, line, path)
     sc.sections[name] = runs
     sc.repeats[name] = reps
     sc.section_info[name] = {

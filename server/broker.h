@@ -22,7 +22,8 @@ struct bus;
 struct bus_channel;
 
 struct broker_config {
-    const char *url;                  /* redis://HOST[:PORT][/DB] */
+    const char *url;                  /* redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] */
+    const char *password;             /* when the URL has none (env), or NULL */
     size_t history;                   /* messages kept per channel (MAXLEN) */
     uint64_t timeout_us;              /* connect and reply deadline */
     uint64_t backoff_max_us;          /* reconnect backoff cap */
@@ -71,6 +72,7 @@ struct broker_stats {
     bool command_up, subscribe_up;
     uint64_t rtt_us;                  /* the command connection's latest round trip */
     uint64_t reconnects, timeouts;    /* both connections */
+    uint64_t auth_failures;           /* connections whose AUTH Redis refused */
     uint64_t channels;                /* subscribed, or being subscribed */
     uint64_t refills;                 /* history reads that caught a channel up */
     uint64_t resets;                  /* channels whose history the broker lost */

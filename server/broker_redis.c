@@ -46,6 +46,12 @@ struct bchan {
     struct broker *b;
     struct bus_channel *ch;
     enum chan_state state;
+    /* An UNSUBSCRIBE of it is on the wire. hiredis 0.14 keeps one callback
+     * per channel name and deletes it when the unsubscribe reply comes: a
+     * SUBSCRIBE sent before that reply would lose its callback to it, and
+     * with it the confirmation and every message after. So a channel
+     * wanted again meanwhile waits (CH_WANTED) for the reply. */
+    bool leaving;
     bool epoch_known;                 /* the cache's epoch is the broker's */
     unsigned fills_in_flight;
     uint64_t last_used_us;
@@ -224,6 +230,10 @@ static struct bchan *bchan_of(struct broker *b, struct bus_channel *ch)
 static void subscribe(struct bchan *bc)
 {
     char name[KEY_MAX];
+    if (bc->leaving) {
+        bc->state = CH_WANTED;        /* on_push subscribes at the unsubscribe reply */
+        return;
+    }
     size_t n = feed_name(name, bc->b, bc->ch);
     bc->state = redis_conn_subscription(bc->b->sub, true, name, n) == 0 ? CH_SUBSCRIBING
                                                                         : CH_WANTED;
@@ -250,7 +260,7 @@ static void unwant(struct bchan *bc)
     if (bc->state >= CH_SUBSCRIBING) {
         char name[KEY_MAX];
         size_t n = feed_name(name, b, bc->ch);
-        redis_conn_subscription(b->sub, false, name, n);
+        bc->leaving = redis_conn_subscription(b->sub, false, name, n) == 0;
     }
     *bc->prev_active = bc->next_active;
     if (bc->next_active)
@@ -439,6 +449,11 @@ static void on_push(void *arg, const redisReply *r)
         on_feed_msg(bc, r->element[2]);
     else if (strcmp(kind, "subscribe") == 0 && bc->state == CH_SUBSCRIBING)
         start_fill(bc);
+    else if (strcmp(kind, "unsubscribe") == 0 && bc->leaving) {
+        bc->leaving = false;
+        if (bc->state == CH_WANTED)
+            subscribe(bc);            /* wanted again while it was leaving */
+    }
 }
 
 /* ---- connections -------------------------------------------------------- */
@@ -485,6 +500,8 @@ static void sub_up(void *arg)
 static void sub_down(void *arg)
 {
     struct broker *b = arg;
+    for (struct bchan *bc = b->all; bc; bc = bc->next_all)
+        bc->leaving = false;          /* a new connection has no subscription */
     for (struct bchan *bc = b->active; bc; bc = bc->next_active) {
         bc->state = CH_WANTED;
         buffer_clear(bc);
@@ -640,6 +657,13 @@ struct broker *broker_start(struct event_base *base, struct bus *bus,
         free(b);
         return NULL;
     }
+    if (cfg->password && cfg->password[0] && !b->addr.password[0] &&
+        snprintf(b->addr.password, sizeof b->addr.password, "%s", cfg->password) >=
+            (int)sizeof b->addr.password) {
+        snprintf(err, errlen, "--broker: PUSHPULL_BROKER_PASSWORD is too long");
+        free(b);
+        return NULL;
+    }
     b->base = base;
     b->bus = bus;
     b->cfg = *cfg;
@@ -702,4 +726,5 @@ void broker_get_stats(const struct broker *b, struct broker_stats *out)
     out->rtt_us = c.rtt_us;
     out->reconnects = c.reconnects + s.reconnects;
     out->timeouts = c.timeouts + s.timeouts;
+    out->auth_failures = c.auth_failures + s.auth_failures;
 }

@@ -9,7 +9,7 @@ static void fanout_drop(struct fanout *f)
     f->dropped = true;
     stats.slow_consumers_dropped++;
     bus_unsubscribe(&f->sub);
-    f->ops->drop(f);
+    f->ops->drop(f, FANOUT_SLOW);
 }
 
 void fanout_pump(struct fanout *f)
@@ -56,7 +56,7 @@ static void fanout_on_reset(struct bus_sub *sub)
 {
     struct fanout *f = (struct fanout *)sub;
     f->dropped = true;
-    f->ops->drop(f);
+    f->ops->drop(f, FANOUT_RESET);
 }
 
 void fanout_start(struct fanout *f, const struct fanout_ops *ops,

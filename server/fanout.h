@@ -16,11 +16,18 @@
 
 struct fanout;
 
+/* Why a push subscriber's stream ends under it. */
+enum fanout_end {
+    FANOUT_SLOW,                      /* a slow consumer: its queue or history ran out */
+    FANOUT_RESET,                     /* the broker lost the channel's history (bus_reset):
+                                       * reconnect, and be told of the reset then */
+};
+
 struct fanout_ops {
     size_t (*queued)(struct fanout *f);                       /* bytes waiting */
     void (*send_gap)(struct fanout *f, uint64_t since, uint64_t first, uint64_t lost);
     void (*send_msg)(struct fanout *f, const struct bus_msg *m);
-    void (*drop)(struct fanout *f);                           /* slow consumer */
+    void (*drop)(struct fanout *f, enum fanout_end why);
 };
 
 struct fanout {

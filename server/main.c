@@ -72,8 +72,10 @@ static const char usage[] =
     "                        past it the socket is closed with 1008 (1000)\n"
     "\n"
     "Scaling out (off unless given):\n"
-    "  --broker URL          redis://HOST[:PORT][/DB]: history, ids and fan-out\n"
-    "                        in Redis, shared by every instance using it\n"
+    "  --broker URL          redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]: history,\n"
+    "                        ids and fan-out in Redis, shared by every instance\n"
+    "                        using it (or the password in env\n"
+    "                        PUSHPULL_BROKER_PASSWORD)\n"
     "  --broker-timeout DUR  Redis connect and reply deadline; a miss cuts the\n"
     "                        connection, which is made again        (2s)\n"
     "  --broker-backoff-max DUR  reconnect backoff cap (from 50ms)  (1s)\n"
@@ -320,6 +322,8 @@ static struct broker *start_broker(struct server *srv, char *err, size_t errlen)
     const struct server_config *cfg = &srv->cfg;
     struct broker_config bc = {
         .url = cfg->broker_url,
+        /* The environment is readable by the same user only, unlike argv. */
+        .password = getenv("PUSHPULL_BROKER_PASSWORD"),
         .history = cfg->history,
         .timeout_us = cfg->broker_timeout_us,
         .backoff_max_us = cfg->broker_backoff_max_us,

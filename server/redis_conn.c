@@ -13,7 +13,10 @@
 /* How often the deadline of the oldest reply is checked. */
 #define CHECK_US 50000
 
-enum rc_state { RC_DOWN, RC_CONNECTING, RC_UP };
+/* RC_AUTH: connected, AUTH sent, nothing else may go yet (on the
+ * subscriber connection a SUBSCRIBE pipelined behind it would make hiredis
+ * 0.14 misread the AUTH reply). */
+enum rc_state { RC_DOWN, RC_CONNECTING, RC_AUTH, RC_UP };
 
 struct redis_conn {
     struct event_base *base;
@@ -33,6 +36,7 @@ struct redis_conn {
     uint64_t *sent;
     size_t sent_cap, sent_head, sent_n;
     bool ever_up;
+    bool auth_failing;                /* AUTH refused, not taken since: said once */
     struct redis_conn_stats stats;
 };
 
@@ -43,7 +47,51 @@ struct rc_call {
     void *privdata;
 };
 
-/* ---- redis://HOST[:PORT][/DB] ------------------------------------------ */
+/* ---- redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] ------------------------ */
+
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* [s, end) percent-decoded into dst (cap bytes with the NUL). */
+static int url_decode(const char *s, const char *end, char *dst, size_t cap)
+{
+    size_t n = 0;
+    for (; s < end; s++) {
+        char c = *s;
+        if (c == '%') {
+            if (end - s < 3 || hex_digit(s[1]) < 0 || hex_digit(s[2]) < 0)
+                return -1;
+            c = (char)(hex_digit(s[1]) * 16 + hex_digit(s[2]));
+            s += 2;
+        }
+        if (c == '\0' || n + 1 >= cap)
+            return -1;
+        dst[n++] = c;
+    }
+    dst[n] = '\0';
+    return 0;
+}
+
+/* USER:PASSWORD@ (or :PASSWORD@, or PASSWORD@ as redis-cli -u reads it)
+ * before the host, if there is one. */
+static int url_userinfo(const char **p, struct redis_addr *a)
+{
+    const char *s = *p, *at = strchr(s, '@');
+    if (!at || memchr(s, '/', (size_t)(at - s)))
+        return 0;
+    const char *colon = memchr(s, ':', (size_t)(at - s));
+    if (colon ? url_decode(s, colon, a->user, sizeof a->user) != 0 ||
+                    url_decode(colon + 1, at, a->password, sizeof a->password) != 0
+              : url_decode(s, at, a->password, sizeof a->password) != 0)
+        return -1;
+    if (!a->password[0])
+        return -1;
+    *p = at + 1;
+    return 0;
+}
 
 static int url_host(const char **p, struct redis_addr *a)
 {
@@ -76,7 +124,7 @@ int redis_url_parse(const char *url, struct redis_addr *a, char *err, size_t err
     if (strncmp(p, scheme, sizeof scheme - 1) != 0)
         goto bad;
     p += sizeof scheme - 1;
-    if (url_host(&p, a) != 0)
+    if (url_userinfo(&p, a) != 0 || url_host(&p, a) != 0)
         goto bad;
     if (*p == ':') {
         size_t n = strcspn(++p, "/");
@@ -99,7 +147,10 @@ int redis_url_parse(const char *url, struct redis_addr *a, char *err, size_t err
     }
     return 0;
 bad:
-    snprintf(err, errlen, "--broker: '%s' is not redis://HOST[:PORT][/DB]", url);
+    /* Not the URL itself: it may hold a password. */
+    memset(a->password, 0, sizeof a->password);
+    snprintf(err, errlen, "--broker: not redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] "
+             "(USER and PASSWORD percent-encoded)");
     return -1;
 }
 
@@ -150,6 +201,41 @@ static void schedule_retry(struct redis_conn *rc)
                                                                  : rc->backoff_us * 2;
 }
 
+static void become_up(struct redis_conn *rc)
+{
+    rc->state = RC_UP;
+    rc->auth_failing = false;
+    rc->backoff_us = BACKOFF_MIN_US;
+    rc->last_reply_us = clock_mono_us();
+    if (rc->ever_up)
+        rc->stats.reconnects++;
+    rc->ever_up = true;
+    rc->ev.up(rc->arg);
+}
+
+static void on_auth(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    struct redis_conn *rc = privdata;
+    const redisReply *r = reply;
+    if (!r)
+        return;                       /* the connection went: on_disconnect retries */
+    sent_pop(rc);
+    if (r->type != REDIS_REPLY_ERROR) {
+        become_up(rc);
+        return;
+    }
+    /* Refused (a wrong password, an unknown user): said once per streak,
+     * retried with backoff like any lost connection (the password may be
+     * set on Redis later). */
+    rc->stats.auth_failures++;
+    if (!rc->auth_failing)
+        fprintf(stderr, "pushpull-server: broker: Redis refused AUTH%s%s: %.*s\n",
+                rc->addr.user[0] ? " for user " : "", rc->addr.user, (int)(r->len < 200 ? r->len : 200),
+                r->str);
+    rc->auth_failing = true;
+    redisAsyncDisconnect(ac);
+}
+
 static void on_connect(const redisAsyncContext *ac, int status)
 {
     struct redis_conn *rc = ac->data;
@@ -158,13 +244,22 @@ static void on_connect(const redisAsyncContext *ac, int status)
         schedule_retry(rc);
         return;
     }
-    rc->state = RC_UP;
-    rc->backoff_us = BACKOFF_MIN_US;
-    rc->last_reply_us = clock_mono_us();
-    if (rc->ever_up)
-        rc->stats.reconnects++;
-    rc->ever_up = true;
-    rc->ev.up(rc->arg);
+    if (!rc->addr.password[0]) {
+        become_up(rc);
+        return;
+    }
+    /* AUTH [USER] PASSWORD, under the reply deadline like any command. */
+    const char *argv[3] = { "AUTH" };
+    int argc = 1;
+    if (rc->addr.user[0])
+        argv[argc++] = rc->addr.user;
+    argv[argc++] = rc->addr.password;
+    if (sent_push(rc, clock_mono_us()) != 0 ||
+        redisAsyncCommandArgv(rc->ac, on_auth, rc, argc, argv, NULL) != REDIS_OK) {
+        redisAsyncDisconnect(rc->ac);
+        return;
+    }
+    rc->state = RC_AUTH;
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
@@ -209,7 +304,7 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
 static void cut(struct redis_conn *rc)
 {
     redisAsyncContext *ac = rc->ac;
-    bool was_up = rc->state == RC_UP;
+    bool was_up = rc->state == RC_UP || rc->state == RC_AUTH;   /* connected */
     rc->stats.timeouts++;
     rc->state = RC_DOWN;              /* no new command from the callbacks */
     if (!was_up) {
@@ -231,7 +326,7 @@ static void on_check(evutil_socket_t fd, short what, void *arg)
     uint64_t now = clock_mono_us();
     if (rc->state == RC_CONNECTING && now > rc->connect_deadline_us) {
         cut(rc);
-    } else if (rc->state == RC_UP && rc->sent_n > 0 &&
+    } else if ((rc->state == RC_UP || rc->state == RC_AUTH) && rc->sent_n > 0 &&
                now - rc->sent[rc->sent_head] > rc->cfg.timeout_us) {
         cut(rc);
     } else if (rc->state == RC_UP && rc->sent_n == 0 && rc->cfg.ping_us &&

@@ -14,13 +14,18 @@
 
 struct event_base;
 
-/* redis://HOST[:PORT][/DB]; HOST may be an [IPv6] literal. */
+/* redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]; HOST may be an [IPv6]
+ * literal; USER and PASSWORD are percent-decoded. With a password every
+ * connection begins with AUTH (Redis 6 ACL: AUTH USER PASSWORD), and is
+ * up only once Redis took it. */
 struct redis_addr {
     char host[256];
     int port;                         /* 6379 when not given */
     unsigned db;                      /* 0 when not given */
+    char user[128];                   /* "": AUTH with the password alone */
+    char password[256];               /* "": no AUTH */
 };
-/* 0, or -1 with the reason in err. */
+/* 0, or -1 with the reason in err (which never holds the password). */
 int redis_url_parse(const char *url, struct redis_addr *a, char *err, size_t errlen);
 
 struct redis_conn;
@@ -65,6 +70,7 @@ struct redis_conn_stats {
     uint64_t rtt_us;                  /* the latest reply's round trip */
     uint64_t reconnects;              /* connections made after the first */
     uint64_t timeouts;                /* connections cut for a late reply */
+    uint64_t auth_failures;           /* connections whose AUTH Redis refused */
 };
 void redis_conn_stats(const struct redis_conn *rc, struct redis_conn_stats *out);
 

@@ -83,9 +83,12 @@ static void sse_send_msg(struct fanout *f, const struct bus_msg *m)
     sse_wake(s);
 }
 
-static void sse_drop(struct fanout *f)
+static void sse_drop(struct fanout *f, enum fanout_end why)
 {
-    /* A slow consumer: what it has not read is released, the stream ends. */
+    /* A slow consumer or a reset: what it has not read is released, the
+     * stream ends (SSE has no way to say why; the client's reconnect with
+     * Last-Event-ID gets a reset event when that was it). */
+    (void)why;
     struct sse_stream *s = (struct sse_stream *)f;
     outq_clear(&s->q);
     /* MHD only calls the reader when the socket takes more, which a client

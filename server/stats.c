@@ -54,12 +54,13 @@ static json_t *broker_json(const struct broker *b)
 {
     struct broker_stats bs;
     broker_get_stats(b, &bs);
-    return json_pack("{s:s, s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+    return json_pack("{s:s, s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
                      "state", bs.command_up && bs.subscribe_up ? "up"
                               : bs.command_up || bs.subscribe_up ? "degraded" : "down",
                      "command_up", bs.command_up, "subscribe_up", bs.subscribe_up,
                      "rtt_us", (json_int_t)bs.rtt_us, "reconnects", (json_int_t)bs.reconnects,
-                     "timeouts", (json_int_t)bs.timeouts, "channels", (json_int_t)bs.channels,
+                     "timeouts", (json_int_t)bs.timeouts,
+                     "auth_failures", (json_int_t)bs.auth_failures, "channels", (json_int_t)bs.channels,
                      "refills", (json_int_t)bs.refills, "resets", (json_int_t)bs.resets,
                      "publish_errors", (json_int_t)bs.publish_errors);
 }
@@ -176,6 +177,8 @@ static void broker_metrics(FILE *f, const struct broker *b)
         { "broker_reconnects_total", "counter", "Broker connections made again.", bs.reconnects },
         { "broker_timeouts_total", "counter", "Broker connections cut for a late reply.",
           bs.timeouts },
+        { "broker_auth_failures_total", "counter", "Broker connections whose AUTH was refused.",
+          bs.auth_failures },
         { "broker_channels", "gauge", "Channels subscribed at the broker.", bs.channels },
         { "broker_refills_total", "counter", "History reads that caught a channel up.",
           bs.refills },

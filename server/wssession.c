@@ -189,10 +189,13 @@ static void ws_send_gap(struct fanout *f, uint64_t since, uint64_t first, uint64
     queue_text((struct ws_session *)f, text, cursor_gap(text, since, first, lost));
 }
 
-static void ws_drop(struct fanout *f)
+static void ws_drop(struct fanout *f, enum fanout_end why)
 {
     struct ws_session *s = (struct ws_session *)f;
-    close_with(s, WSLAY_CODE_POLICY_VIOLATION, "slow consumer: queue full");
+    if (why == FANOUT_RESET)          /* 1012 Service Restart: come back, the cursor is stale */
+        close_with(s, 1012, "history reset by the broker: reconnect");
+    else
+        close_with(s, WSLAY_CODE_POLICY_VIOLATION, "slow consumer: queue full");
     /* Even when blocked: the glue must learn that the session is closing
      * (its close timer ends a client that never reads again). */
     session_wake(s);

@@ -200,6 +200,7 @@ WORDS = {
     "longpoll_timeout_s": lambda v: "long-poll timeout %s s" % sig(v),
     "publish_via": lambda v: "publish via %s" % v,
     "connect_rate": lambda v: "connect all at once" if not v else "connect %s/s" % sig(v),
+    "clients": lambda v: "one client process" if v == 1 else "%s client processes" % sig(v),
     "server": lambda v: "on %s" % v,
 }
 

@@ -213,9 +213,10 @@ class Server:
     """The real server on an ephemeral port. Use as a context manager with a
     Tap: on exit it is stopped and its clean exit is a TAP check."""
 
-    def __init__(self, tap, *args, label=None):
+    def __init__(self, tap, *args, label=None, env=None):
         self.tap = tap
         self.args = [str(a) for a in args]
+        self.env = env                # added to the environment
         self.label = label or ("[%s]" % " ".join(self.args) if self.args else "[defaults]")
         self.proc = None
         self.port = None
@@ -244,7 +245,8 @@ class Server:
         if not os.access(SERVER, os.X_OK):
             raise TestFailure("no server binary at %s (set PUSHPULL_BIN or run make)" % SERVER)
         self.proc = _spawn(WRAP + [SERVER, "--port", "0"] + self.args, stdin=subprocess.DEVNULL,
-                           stdout=subprocess.PIPE, stderr=self._errf)
+                           stdout=subprocess.PIPE, stderr=self._errf,
+                           env=dict(os.environ, **self.env) if self.env else None)
         _servers.append(self)
         line = read_line(self.proc, T(10))
         if line is None:
@@ -1292,44 +1294,75 @@ def check_all_delivered(r, what, dialect, subs, measured):
     check_eq(c["protocol_errors"], 0, "%s: protocol_errors" % what)
 
 
+class BackgroundClient:
+    """bin/pushpull-client running while the test goes on (a --no-publish
+    process waiting for its publisher, say): start_client makes one."""
+
+    def __init__(self, args, json_file=True, env=None):
+        args = [str(a) for a in args]
+        tmpdir = client_tmpdir()
+        self.json_path = None
+        if "--json" in args:
+            self.json_path = args[args.index("--json") + 1]
+        elif json_file:
+            self.json_path = os.path.join(tmpdir, "out.json")
+            args = args + ["--json", self.json_path]
+        if not os.access(CLIENT, os.X_OK):
+            raise TestFailure("no client binary at %s (set PUSHPULL_BIN or run make)" % CLIENT)
+        self.args = args
+        self.outf, self.errf = tempfile.TemporaryFile(dir=tmpdir), tempfile.TemporaryFile(dir=tmpdir)
+        self.t0 = time.monotonic()
+        self.p = _spawn([CLIENT] + args, stdin=subprocess.DEVNULL, stdout=self.outf, stderr=self.errf,
+                        env=dict(os.environ, **(env or {})))
+
+    def wait_stderr(self, text, timeout):
+        """Until stderr says text (True), the client ends or timeout passes."""
+        deadline = time.monotonic() + T(timeout)
+        while time.monotonic() < deadline:
+            self.errf.seek(0)
+            if text in self.errf.read().decode(errors="replace"):
+                return True
+            if self.p.poll() is not None:
+                return False
+            time.sleep(0.05)
+        return False
+
+    def finish(self, timeout):
+        """Wait for the end (killed after timeout seconds, scaled: SIGTERM,
+        then SIGKILL 3 s later); its ClientResult."""
+        timed_out = False
+        try:
+            self.p.wait(timeout=T(timeout))
+        except subprocess.TimeoutExpired:
+            timed_out = True          # SIGTERM first: an interrupted client still reports
+            self.p.terminate()
+            try:
+                self.p.wait(timeout=T(3))
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait(timeout=10)
+        el = time.monotonic() - self.t0
+        self.outf.seek(0)
+        self.errf.seek(0)
+        res = ClientResult(self.args, self.p.returncode, self.outf.read().decode(errors="replace"),
+                           self.errf.read().decode(errors="replace"), el, timed_out, self.json_path)
+        self.outf.close()
+        self.errf.close()
+        return res
+
+
+def start_client(args, json_file=True, env=None):
+    """bin/pushpull-client with args (strings), --json to a temp file unless
+    json_file is False (or args already name one), in the background."""
+    return BackgroundClient(args, json_file, env)
+
+
 def run_client(args, timeout, json_file=True, env=None):
     """Run bin/pushpull-client with args (strings), --json to a temp file
     unless json_file is False (or args already name one). Killed after
     timeout seconds (scaled; SIGTERM, then SIGKILL 3 s later). Returns a
     ClientResult."""
-    args = [str(a) for a in args]
-    tmpdir = client_tmpdir()
-    json_path = None
-    if "--json" in args:
-        json_path = args[args.index("--json") + 1]
-    elif json_file:
-        json_path = os.path.join(tmpdir, "out.json")
-        args = args + ["--json", json_path]
-    if not os.access(CLIENT, os.X_OK):
-        raise TestFailure("no client binary at %s (set PUSHPULL_BIN or run make)" % CLIENT)
-    outf, errf = tempfile.TemporaryFile(dir=tmpdir), tempfile.TemporaryFile(dir=tmpdir)
-    t0 = time.monotonic()
-    p = _spawn([CLIENT] + args, stdin=subprocess.DEVNULL, stdout=outf, stderr=errf,
-               env=dict(os.environ, **(env or {})))
-    timed_out = False
-    try:
-        p.wait(timeout=T(timeout))
-    except subprocess.TimeoutExpired:
-        timed_out = True          # SIGTERM first: an interrupted client still reports
-        p.terminate()
-        try:
-            p.wait(timeout=T(3))
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait(timeout=10)
-    el = time.monotonic() - t0
-    outf.seek(0)
-    errf.seek(0)
-    res = ClientResult(args, p.returncode, outf.read().decode(errors="replace"),
-                       errf.read().decode(errors="replace"), el, timed_out, json_path)
-    outf.close()
-    errf.close()
-    return res
+    return start_client(args, json_file, env).finish(timeout)
 
 
 def run_cli(args, timeout=10):
@@ -1429,12 +1462,18 @@ class Redis:
     """Our own redis-server (issue 16): 127.0.0.1, an ephemeral port, a
     temporary directory, no persistence unless a test saves; stopped by pid,
     never a system instance. restart() comes back on the same port and dir
-    (with what SHUTDOWN SAVE wrote, if anything)."""
+    (with what SHUTDOWN SAVE wrote, if anything). password: --requirepass."""
 
-    def __init__(self):
+    def __init__(self, password=None):
         self.dir = tempfile.mkdtemp(prefix="ppredis-")
         self.port = None
         self.proc = None
+        self.password = password
+
+    def _command(self, port):
+        return (["redis-server", "--port", str(port), "--bind", HOST, "--dir", self.dir, "--save", "",
+                 "--appendonly", "no", "--protected-mode", "no"]
+                + (["--requirepass", self.password] if self.password else []))
 
     def __enter__(self):
         return self.start()
@@ -1457,9 +1496,7 @@ class Redis:
                 s.close()
             else:
                 port = self.port
-            self.proc = _spawn(["redis-server", "--port", str(port), "--bind", HOST, "--dir", self.dir,
-                                "--save", "", "--appendonly", "no", "--protected-mode", "no"],
-                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            self.proc = _spawn(self._command(port), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
             self.port = port
             if self._wait_ping():
@@ -1479,7 +1516,8 @@ class Redis:
         return False
 
     def cli(self, *args):
-        r = subprocess.run(["redis-cli", "-p", str(self.port)] + [str(a) for a in args],
+        auth = ["--no-auth-warning", "-a", self.password] if self.password else []
+        r = subprocess.run(["redis-cli", "-p", str(self.port)] + auth + [str(a) for a in args],
                            capture_output=True, timeout=10)
         return r.stdout.decode(errors="replace").strip()
 
@@ -1503,9 +1541,7 @@ class Redis:
         proc = self.proc
         self.proc = None
         for _ in range(50):
-            self.proc = _spawn(["redis-server", "--port", str(self.port), "--bind", HOST, "--dir", self.dir,
-                                "--save", "", "--appendonly", "no", "--protected-mode", "no"],
-                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            self.proc = _spawn(self._command(self.port), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
             if self._wait_ping():
                 return self

@@ -34,10 +34,10 @@ RUN_FIELDS = ["n", "section", "repeat", "params", "profile", "command", "status"
 
 
 class Bench:
-    def __init__(self, *args, timeout=120):
+    def __init__(self, *args, timeout=120, scn="bench/smoke.scn"):
         self.dir = tempfile.mkdtemp(prefix="ppbench-")
         self.out = os.path.join(self.dir, "out")
-        self.args = ["/usr/bin/python3", BENCH, "bench/smoke.scn", "--out", self.out] + list(args)
+        self.args = ["/usr/bin/python3", BENCH, scn, "--out", self.out] + list(args)
         t0 = time.monotonic()
         try:
             r = subprocess.run(self.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -161,8 +161,69 @@ def t_wan():
         b.cleanup()
 
 
+CLIENTS_SCN = """[scenario]
+name = clients
+description = One workload over two client processes.
+
+[defaults]
+transports  = sse ws
+subscribers = 5
+channels    = 2
+rate        = 40
+duration    = 1s
+warmup      = 300ms
+drain       = 1s
+
+[section split]
+clients     = 2
+"""
+
+
+def t_clients():
+    """clients = 2: a --no-publish process, then the publishing one, merged
+    into the run's client JSON as one run of the workload."""
+    d = tempfile.mkdtemp(prefix="ppscn-")
+    scn = os.path.join(d, "clients.scn")
+    with open(scn, "w") as f:
+        f.write(CLIENTS_SCN)
+    b = Bench(scn=scn)
+    try:
+        check_eq(b.rc, 0, "exit status; " + b.describe())
+        runs = b.runs()
+        check_eq([r["params"]["transport"] for r in runs], ["sse", "ws"], "runs")
+        for r in runs:
+            check_eq((r["status"], r["failure"], r["params"]["clients"]), ("ok", None, 2), "run %d" % r["n"])
+            cmds = r["commands"]
+            check_eq(len(cmds), 3, "run %d: two client commands and the merge: %r" % (r["n"], cmds))
+            check_eq(["--no-publish" in c for c in cmds[:2]], [True, False], "the first subscribes only")
+            check_eq([c[c.index("--subscribers") + 1] for c in cmds[:2]], ["3", "2"], "5 subscribers split")
+            check_eq(len({c[c.index("--run-tag") + 1] for c in cmds[:2]}), 1, "one --run-tag")
+            check("--merge" in cmds[2], "the third is the merge: %r" % cmds[2])
+            with open(os.path.join(b.out, "client", "%d.json" % r["n"])) as f:
+                doc = json.load(f)
+            check_eq(doc["runs"][0], r["result"], "result = the merged JSON's run")
+            check_eq((doc["merged"]["processes"], doc["merged"]["shared_workload"]), (2, True), "merged")
+            check_eq((doc["config"]["subscribers"], doc["config"]["channels"]), (5, 2), "the workload's")
+            dl = r["result"]["delivery"]
+            parts = []
+            for i in (1, 2):
+                with open(os.path.join(b.out, "client", "%d.part%d.json" % (r["n"], i))) as f:
+                    parts.append(json.load(f)["runs"][0]["delivery"])
+            check_eq(parts[0]["published"], 0, "the --no-publish part published nothing")
+            check_eq(dl["expected"], parts[0]["expected"] + parts[1]["expected"], "expected: the parts'")
+            # 5 subscribers on 2 channels: 3 and 2 listeners per message
+            check(dl["published"] >= 35 and dl["published"] * 2 < dl["expected"] < dl["published"] * 3,
+                  "expected %d of %d published" % (dl["expected"], dl["published"]))
+            check_eq((dl["delivered"], dl["lost"]), (dl["expected"], 0), "run %d delivered, lost" % r["n"])
+        b.ok = True
+    finally:
+        b.cleanup()
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def main():
     tap = Tap(__file__, watchdog_s=280)
+    tap.run("bench.py, clients = 2: a --no-publish process and the publisher, merged as one run", t_clients)
     tap.run("bench.py bench/smoke.scn: 4 ok runs on loopback, every documented file and field", t_loopback)
     if os.access(RELAY, os.X_OK):
         tap.run("bench.py --profiles wan: through pushpull-relay, sse p50 >= 40 ms one way", t_wan)

@@ -7,13 +7,18 @@ port (harness.Redis): never a system instance.
     resume from Redis's history: lost 0, no reset, no epoch change.
 (c) Redis restarted without persistence: the channel's epoch changes, reset
     markers arrive, the client counts the loss (and delivered + lost is
-    still exactly what was acknowledged).
+    still exactly what was acknowledged); an open WebSocket of the channel
+    (python3-websockets) is closed with 1012, not as a slow consumer.
 (d) Redis stopped for 2 s (SHUTDOWN SAVE, started again from its dump):
     publishes get 503 with a JSON error, nothing crashes, nothing that was
     acknowledged is lost, /stats shows the reconnect.
 (e) --workers 2: both processes serve, a publish through either reaches
     subscribers on both; SIGTERM to the parent ends all; --workers without
-    --broker is a usage error."""
+    --broker is a usage error.
+(f) A Redis that requires a password: taken from the URL (percent-encoded)
+    or from PUSHPULL_BROKER_PASSWORD; a wrong one leaves the broker down
+    (publishes 503, /stats auth_failures), said once on stderr without the
+    password."""
 
 import json
 import os
@@ -22,8 +27,8 @@ import signal
 import threading
 import time
 
-from harness import (Tap, Server, Redis, CurlStream, curl, check, check_eq, check_error, run_client,
-                     wait_until, T, diag, poll_json, procs)
+from harness import (Tap, Server, Redis, CurlStream, WsClient, curl, check, check_eq, check_error,
+                     run_client, wait_until, T, diag, poll_json, procs)
 
 TRANSPORTS = ("poll", "longpoll", "sse", "ws")
 SUBS = 3
@@ -119,6 +124,8 @@ def t_instance_killed(tap, redis):
 def t_redis_lost_data(tap, redis):
     with Server(tap, *broker_args(redis), label="[Redis restarted empty]") as srv:
         e0 = poll_json(srv, "lost-poll")["epoch"]
+        # beside the client's WebSocket subscribers, on the channel it publishes to
+        raw = WsClient(srv.ws_url("/ws/lost-ws-ws-0"))
 
         def fault():
             time.sleep(FAULT_AT)
@@ -126,7 +133,13 @@ def t_redis_lost_data(tap, redis):
             time.sleep(0.3)
             redis.restart()
 
-        out, _ = run_clients(srv.port, srv.port, fault, tag="lost-")
+        try:
+            out, _ = run_clients(srv.port, srv.port, fault, tag="lost-")
+            check(raw.wait_closed(5), "the WebSocket was not closed when Redis lost its channel")
+            check_eq((raw.close_code, raw.close_reason), (1012, "history reset by the broker: reconnect"),
+                     "its close code and reason")
+        finally:
+            raw.shutdown()
         e1 = poll_json(srv, "lost-poll")["epoch"]
         check(e1 > e0, "the channel's epoch did not change (%d, then %d)" % (e0, e1))
         for t in TRANSPORTS:
@@ -203,12 +216,42 @@ def t_workers(tap, redis):
     check(gone, "workers left running: %r" % kids)
 
 
+PASSWORD = "s3 cret/pw"
+
+
+def published_and_read(srv, ch):
+    r = curl(srv.url("/pub/" + ch), data=b"hello")
+    check_eq(r.status, 200, "publish through a Redis with a password (body %r)" % r.body[:200])
+    got = poll_json(srv, ch, "?since=0")
+    check_eq([m["data"] for m in got["messages"]], ["hello"], "read back")
+
+
+def t_auth(tap):
+    with Redis(password=PASSWORD) as redis:
+        enc = "redis://:%s@127.0.0.1:%d" % (PASSWORD.replace(" ", "%20").replace("/", "%2F"), redis.port)
+        with Server(tap, "--quiet", "--broker", enc, label="[Redis AUTH from the URL]") as srv:
+            published_and_read(srv, "auth-url")
+        with Server(tap, "--quiet", "--broker", redis.url, env={"PUSHPULL_BROKER_PASSWORD": PASSWORD},
+                    label="[Redis AUTH from the environment]") as srv:
+            published_and_read(srv, "auth-env")
+        with Server(tap, "--quiet", "--broker", "redis://:wrong-one@127.0.0.1:%d" % redis.port,
+                    "--broker-backoff-max", "100ms", label="[Redis AUTH refused]") as srv:
+            wait_until(lambda: srv.stats()["broker"]["auth_failures"] >= 4, 10, what="AUTH retried")
+            st = srv.stats()["broker"]
+            check_eq((st["state"], st["command_up"], st["subscribe_up"]), ("down", False, False),
+                     "refused: the broker is down (%r)" % st)
+            check_error(curl(srv.url("/pub/auth-bad"), data=b"x"), 503, "publish while AUTH is refused")
+            err = srv.stderr_tail()
+            check_eq(err.count("refused AUTH"), 2, "said once per connection, not per retry: %r" % err)
+            check("wrong-one" not in err, "the password is not printed: %r" % err)
+
+
 def t_workers_usage(tap):
     import subprocess
     from harness import SERVER
     for args, want in ((["--workers", "2"], "--workers needs --broker"),
-                       (["--broker", "http://x"], "redis://HOST"),
-                       (["--broker", "redis://h:0"], "redis://HOST"),
+                       (["--broker", "http://x"], "redis://[[USER]:PASSWORD@]HOST"),
+                       (["--broker", "redis://h:0"], "redis://[[USER]:PASSWORD@]HOST"),
                        (["--workers", "0", "--broker", "redis://127.0.0.1"], "--workers")):
         p = subprocess.run([SERVER, "--port", "0"] + args, capture_output=True, timeout=10)
         check_eq(p.returncode, 2, "exit status of %r" % args)
@@ -229,6 +272,8 @@ def main():
                 "is counted", t_redis_lost_data, tap, redis)
         tap.run("--workers 2: both serve, a publish through either reaches all, SIGTERM ends all",
                 t_workers, tap, redis)
+    tap.run("Redis with a password: from the URL or PUSHPULL_BROKER_PASSWORD; a wrong one: down, "
+            "503, counted, said once without the password", t_auth, tap)
     tap.done()
 
 

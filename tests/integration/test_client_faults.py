@@ -363,6 +363,9 @@ USAGE = [
     ["--size", "0"], ["--publish-via", "smtp"], ["--longpoll-timeout", "500ms"],
     ["--transport", "sse", "--connections", "2"], ["--rate", "0.1", "--duration", "1s", "--warmup", "0"],
     ["--seed", "-1"], ["--connect-timeout", "0"], ["unexpected-positional"],
+    ["--transport", "ws", "--socketio-upgrade"], ["--dialect", "socketio", "--socketio-upgrade"],
+    ["--dialect", "socketio", "--transport", "longpoll,ws", "--socketio-upgrade"],
+    ["--dialect", "nchan", "--transport", "ws", "--socketio-upgrade"],
 ]
 
 

@@ -228,7 +228,8 @@ def t_syntax():
               "[section a]\nsize = 1K 2KiB 3M 1MiB 100B 7\nkeepalive = off\n"
               "churn = 0\nconnections = 0 4\n"
               "[section b]\nsubscribers = 5\npoll-interval = 0 20ms\nlongpoll-timeout = 10s\n"
-              "publish-via = ws\nconnect-rate = 2.5\nrate = 0.5\nchannels = 2\nprofiles = wan mobile\n")
+              "publish-via = ws\nconnect-rate = 2.5\nrate = 0.5\nchannels = 2\nprofiles = wan mobile\n"
+              "clients = 2\n")
     sc = scenario.parse(p)
     check_eq(sc.name, "s1", "name")
     check_eq(sc.description, "C# is not a comment here", "description")
@@ -245,10 +246,12 @@ def t_syntax():
     check_eq({x["poll_interval_ms"] for x in b}, {0, 20}, "poll intervals")
     check_eq({(x["publish_via"], x["connect_rate"], x["rate"], x["channels"], x["longpoll_timeout_s"])
               for x in b}, {("ws", 2.5, 0.5, 2, 10)}, "other keys")
+    check_eq(({x["clients"] for x in a}, {x["clients"] for x in b}), ({1}, {2}), "clients: 1 by default")
     check_eq(sc.count(), 32, "count")
     args = scenario.client_args(a[2])
     check("--no-keepalive" in args, "off -> --no-keepalive: %r" % args)
     check("--churn" not in args and "--connect-rate" not in args, "zero churn/connect-rate left out: %r" % args)
+    check("--no-publish" not in scenario.client_args(b[0]), "clients is the runner's, not a client flag")
     check_eq(args[args.index("--duration") + 1], "1500ms", "--duration")
     check_eq(args[args.index("--warmup") + 1], "250us", "--warmup")
     check_eq(args[args.index("--drain") + 1], "120s", "--drain")
@@ -327,6 +330,10 @@ BAD = [
     ("repeat too many", "[scenario]\nname = t\n[defaults]\ntransports = sse\nrepeat = 101\n", 5,
      "from 1 to 100"),
     ("repeat in [scenario]", "[scenario]\nname = t\nrepeat = 2\n", 3, "belongs in [defaults]"),
+    ("clients above 16", HEAD + "[section a]\nsubscribers = 100\nclients = 17\n", 9, "clients: 17 is above 16"),
+    ("clients: fewer subscribers than channels", HEAD + "[section a]\nsubscribers = 10\nchannels = 4\n"
+     "clients = 3\n", 10, "fewer subscribers than channels"),
+    ("clients 0", HEAD + "[section a]\nclients = 0\n", 8, "from 1 to"),
 ]
 
 

@@ -7,7 +7,12 @@ connection-state recovery (the old pid and the last offset) without loss;
 a dropped long poll recovers only when the server saw the drop (a
 connection closed between two polls is noticed only by the heartbeat), so
 there every loss must come with a recovery the server refused
-(resume_failed), never silently."""
+(resume_failed), never silently. With --socketio-upgrade every WebSocket
+begins as a polling handshake and upgrades (2probe, 3probe, 5), with and
+without churn: the same deliveries and recoveries, one request more per
+connection."""
+
+import threading
 
 from harness import Tap, Peer, run_client, check, check_eq, check_all_delivered
 
@@ -18,7 +23,7 @@ WORKLOAD = ["--dialect", "socketio", "--subscribers", SUBS, "--rate", 100, "--du
 
 
 class S:
-    main = churn = None
+    main = churn = upgrade = upgrade_churn = None
 
 
 def t_main(peer):
@@ -68,6 +73,57 @@ def t_churn_longpoll():
           "lost %d with no refused recovery: a loss nobody explains" % d["lost"])
 
 
+def t_upgrade(peer):
+    """Both upgrade runs at once, to keep the time down: their channels are
+    apart (each process has its own run tag)."""
+    runs = {}
+
+    def one(name, extra):
+        runs[name] = run_client(["--url", peer.url(), "--transport", "ws", "--socketio-upgrade"]
+                                + extra + WORKLOAD, timeout=60)
+    threads = [threading.Thread(target=one, args=a)
+               for a in (("steady", []), ("churn", ["--churn", "500ms"]))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    S.upgrade, S.upgrade_churn = runs["steady"], runs["churn"]
+    for r in (S.upgrade, S.upgrade_churn):
+        check_eq(r.rc, 0, "exit status; " + r.describe())
+        check_eq(r.doc["config"]["socketio_upgrade"], True, "config.socketio_upgrade")
+
+
+def t_upgrade_ws():
+    r = S.upgrade.run("ws")
+    check_all_delivered(r, "ws upgraded", "socketio", SUBS, MEASURED)
+    c = r["cost"]
+    check_eq((c["transport_errors"], r["delivery"]["resume_failed"]), (0, 0),
+             "transport_errors, resume_failed")
+    check_eq(r["connect_us"]["count"], SUBS, "connect_us samples: every subscriber connected")
+    # The handshakes are made before the window opens, like a direct WebSocket's.
+    check_eq(c["requests"], 0, "ws upgraded: requests in the window")
+
+
+def t_upgrade_churn():
+    r = S.upgrade_churn.run("ws")
+    check_all_delivered(r, "ws upgraded with churn", "socketio", SUBS, MEASURED)
+    c = r["cost"]
+    check(c["reconnects"] >= SUBS, "reconnects %r < subscribers" % c["reconnects"])
+    check_eq(r["delivery"]["resume_failed"], 0, "resume_failed: every recovery worked")
+    # Each connection in the window costs a handshake GET and a WebSocket: two
+    # requests where a direct WebSocket costs one. reconnects count the whole
+    # run (the warm-up's too), requests the window only: more requests than
+    # reconnects takes two per connection.
+    check(c["requests"] > c["reconnects"], "requests %d <= reconnects %d: no handshake GETs?"
+          % (c["requests"], c["reconnects"]))
+    if S.churn and S.churn.rc == 0:
+        direct = S.churn.run("ws")["cost"]
+        per = lambda x: x["requests"] / max(x["reconnects"], 1)  # noqa: E731
+        check(per(c) >= 1.5 * per(direct),
+              "requests per reconnect %.2f upgraded vs %.2f direct: want about twice"
+              % (per(c), per(direct)))
+
+
 def main():
     tap = Tap(__file__, watchdog_s=150)
     with Peer(tap, "socketio") as peer:
@@ -82,6 +138,12 @@ def main():
             tap.run("ws with churn: connection-state recovery, lost 0, resume_failed 0", t_churn_ws)
             tap.run("longpoll with churn: every loss comes with a refused recovery",
                     t_churn_longpoll)
+        if tap.run("client --transport ws --socketio-upgrade, steady and --churn 500ms: exit 0",
+                   t_upgrade, peer):
+            tap.run("ws upgraded from polling: lost 0, dup 0, every subscriber connected",
+                    t_upgrade_ws)
+            tap.run("ws upgraded with churn: recovery, lost 0, two requests per connection",
+                    t_upgrade_churn)
     tap.done()
 
 

@@ -1,4 +1,5 @@
-/* --broker's URL: redis://HOST[:PORT][/DB], and what is refused. */
+/* --broker's URL: redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], and what is
+ * refused (without the password in the message). */
 #include "redis_conn.h"
 #include "unit.h"
 
@@ -19,6 +20,26 @@ static void test_accepted(void)
         CHECK_STR(a.host, ok[i].host);
         CHECK_EQ_U(a.port, ok[i].port);
         CHECK_EQ_U(a.db, ok[i].db);
+        CHECK_STR(a.password, "");
+    }
+}
+
+static void test_credentials(void)
+{
+    static const struct { const char *url, *user, *password, *host; int port; } ok[] = {
+        { "redis://:s3cret@127.0.0.1", "", "s3cret", "127.0.0.1", 6379 },
+        { "redis://s3cret@127.0.0.1:7000", "", "s3cret", "127.0.0.1", 7000 },
+        { "redis://app:pw@[::1]:6390/2", "app", "pw", "::1", 6390 },
+        { "redis://a%40b:p%3Aw%2F%25@h", "a@b", "p:w/%", "h", 6379 },
+    };
+    char err[256];
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        struct redis_addr a;
+        CHECK(redis_url_parse(ok[i].url, &a, err, sizeof err) == 0);
+        CHECK_STR(a.user, ok[i].user);
+        CHECK_STR(a.password, ok[i].password);
+        CHECK_STR(a.host, ok[i].host);
+        CHECK_EQ_U(a.port, ok[i].port);
     }
 }
 
@@ -27,7 +48,8 @@ static void test_refused(void)
     static const char *bad[] = {
         "", "redis://", "redis://:6379", "http://h:1", "redis://h:", "redis://h:0",
         "redis://h:65536", "redis://h:12x", "redis://h/x", "redis://h/1/2", "redis://[::1",
-        "redis://h:1:2", "rediss://h", "redis://h/-1",
+        "redis://h:1:2", "rediss://h", "redis://h/-1", "redis://:@h", "redis://u:@h",
+        "redis://u:p%zz@h", "redis://u:p%0@h", "redis://u:p%00@h", "redis://:hunter2@h:99999",
     };
     char err[256];
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -36,8 +58,10 @@ static void test_refused(void)
         if (rc == 0)
             printf("#   accepted '%s'\n", bad[i]);
         CHECK(rc == -1);
-        CHECK(rc == 0 || strstr(err, "redis://HOST[:PORT][/DB]") != NULL);
+        CHECK(rc == 0 || strstr(err, "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]") != NULL);
+        CHECK(rc == 0 || strstr(err, "hunter2") == NULL);
+        CHECK(rc == 0 || a.password[0] == '\0');
     }
 }
 
-UNIT_MAIN(test_accepted, test_refused)
+UNIT_MAIN(test_accepted, test_credentials, test_refused)

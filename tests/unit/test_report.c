@@ -276,7 +276,8 @@ static void test_document(void)
             "url", "publish_url", "transports", "subscribers", "channels", "rate", "size", "duration_s",
             "warmup_s", "idle_hold_s", "drain_s", "poll_interval_s", "longpoll_timeout_s",
             "connect_timeout_s", "connect_rate", "churn_s", "threads", "connections", "keepalive",
-            "publish_via", "seed", "json_path", "csv_path", "run_tag", "quiet",
+            "socketio_upgrade", "publish_via", "seed", "json_path", "csv_path", "run_tag",
+            "no_publish", "quiet",
             "tls", "cacert", "insecure" };
         for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
             if (json_object_get(c, keys[i]) == NULL) {

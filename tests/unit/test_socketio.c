@@ -101,10 +101,25 @@ static void test_other_packets(void)
         CHECK(decode(bad[i], &p) == -1);
 }
 
+/* The upgrade's probes are told from a plain ping and pong; only those two
+ * packets carry one. */
+static void test_probe(void)
+{
+    struct sio_packet p;
+    CHECK(decode("2probe", &p) == 0 && p.kind == EIO_PING && p.probe);
+    CHECK(decode("3probe", &p) == 0 && p.kind == EIO_PONG && p.probe);
+    CHECK(decode("2", &p) == 0 && !p.probe);
+    CHECK(decode("3", &p) == 0 && !p.probe);
+    CHECK(decode("3probe", &p) == 0 && decode("5", &p) == 0 && !p.probe);   /* reset */
+    static const char *const bad[] = { "3prob", "3probes", "3Probe", "5probe", "6probe", "1probe" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK(decode(bad[i], &p) == -1);
+}
+
 /* Every prefix of a packet, one byte more each time. */
 static void test_byte_by_byte(void)
 {
-    static const char *const packets[] = { OPEN, CONNECT, EVENT, "2probe", "44{\"m\":1}" };
+    static const char *const packets[] = { OPEN, CONNECT, EVENT, "2probe", "3probe", "44{\"m\":1}" };
     for (size_t i = 0; i < sizeof packets / sizeof packets[0]; i++) {
         size_t len = strlen(packets[i]);
         struct sio_packet p, whole;
@@ -149,5 +164,5 @@ static void test_connect_encode(void)
     CHECK(sio_id_valid("Q8tbiaR.0", 9) && !sio_id_valid("a\"b", 3) && !sio_id_valid("", 0));
 }
 
-UNIT_MAIN(test_open_and_connect, test_event, test_other_packets, test_byte_by_byte,
+UNIT_MAIN(test_open_and_connect, test_event, test_other_packets, test_probe, test_byte_by_byte,
           test_polling_payload, test_connect_encode)
