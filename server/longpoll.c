@@ -1,20 +1,17 @@
 /* GET /longpoll/{ch}?since=N&timeout=S: the answer waits, with the
  * connection suspended, until a message newer than N or the timeout.
  * Suspended connections never time out in MHD and never notice a client
- * that left, so every wait has our own timer, and our own watch on the
+ * that left, so every wait has our own timer, and a peer watch on the
  * socket: a client that closed or died (EOF, reset) ends its wait at once
  * instead of holding an fd and a subscription for up to --longpoll-max. */
-#include <errno.h>
 #include <event2/event.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdbool.h>
 #include <stdlib.h>
-#include <sys/socket.h>
 
 #include "bus.h"
 #include "cursor.h"
 #include "http.h"
+#include "peer_watch.h"
 #include "query.h"
 #include "server.h"
 #include "stats.h"
@@ -27,7 +24,7 @@ struct longpoll {
     struct server *srv;
     struct MHD_Connection *conn;
     struct event *timer;
-    struct event *watch;              /* the client's socket while waiting */
+    struct peer_watch *watch;         /* the client's socket while waiting */
     struct poll_query q;
     enum lp_state state;
     struct longpoll *prev, *next;     /* the waiting list, for shutdown */
@@ -53,8 +50,7 @@ static void longpoll_wake(struct longpoll *lp, enum lp_state why)
     lp->state = why;
     bus_unsubscribe(&lp->sub);
     evtimer_del(lp->timer);
-    if (lp->watch)
-        event_del(lp->watch);
+    peer_watch_off(lp->watch);
     list_remove(lp);
     stats.open[T_LONGPOLL]--;
     if (why == LP_WOKEN)
@@ -91,24 +87,11 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
     longpoll_wake(arg, LP_TIMED_OUT);
 }
 
-/* Something happened on the waiting request's socket. A client's FIN or
- * RST (EV_CLOSED: EPOLLRDHUP; TCP leaves ESTABLISHED) ends the wait at once: the answer meets the
- * closed socket and MHD closes the connection. Bytes the client sent (a
- * pipelined request, a TLS alert) are left for MHD to read after the
- * answer; the watch is edge-triggered, so unread bytes do not make it spin
- * and a reset after them is still seen. */
-static void on_socket(evutil_socket_t fd, short what, void *arg)
+/* The client closed or reset the waiting request's connection: the
+ * answer meets the closed socket and MHD closes the connection. */
+static void on_client_left(void *arg)
 {
-    (void)what;
-    /* A peek sees the bytes a reset arrived behind: ask TCP instead. */
-    struct tcp_info ti = { 0 };
-    socklen_t len = sizeof ti;
-    char b;
-    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-    bool open = getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
-                ti.tcpi_state == TCP_ESTABLISHED;
-    if (!open || n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
-        longpoll_wake(arg, LP_CLIENT_LEFT);
+    longpoll_wake(arg, LP_CLIENT_LEFT);
 }
 
 static void longpoll_free(void *p)
@@ -121,8 +104,7 @@ static void longpoll_free(void *p)
         stats.open[T_LONGPOLL]--;
     }
     event_free(lp->timer);
-    if (lp->watch)
-        event_free(lp->watch);
+    peer_watch_free(lp->watch);
     free(lp);
 }
 
@@ -148,11 +130,9 @@ static enum MHD_Result longpoll_wait(struct request *req, struct MHD_Connection 
     struct timeval tv = { .tv_sec = (time_t)(timeout_us / 1000000),
                           .tv_usec = (suseconds_t)(timeout_us % 1000000) };
     evtimer_add(lp->timer, &tv);
-    const union MHD_ConnectionInfo *fi =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    short watch = EV_READ | EV_CLOSED | EV_ET | EV_PERSIST;
-    if (fi && (lp->watch = event_new(req->srv->base, fi->connect_fd, watch, on_socket, lp)))
-        event_add(lp->watch, NULL);   /* without it, the timer still ends the wait */
+    /* Without a watch, the timer still ends the wait. */
+    lp->watch = peer_watch_new(req->srv->base, conn, on_client_left, lp);
+    peer_watch_on(lp->watch);
     lp->next = waiting;
     if (waiting)
         waiting->prev = lp;

@@ -1,6 +1,8 @@
 /* GET /sse/{ch}: Server-Sent Events. The response body comes from a reader
  * callback that drains this stream's queue; with nothing queued the reader
- * suspends the connection, and a message or heartbeat resumes it. The
+ * suspends the connection, and a message or heartbeat resumes it, or the
+ * client leaving (a peer watch on the socket while suspended: else a gone
+ * client would hold its connection until the next heartbeat). The
  * queue references each message's SSE event, made once at publish
  * (wire.h): the reader copies those shared bytes straight into MHD's
  * write buffer, which is as far as libmicrohttpd 0.9.75 lets a body go
@@ -16,6 +18,7 @@
 #include "http.h"
 #include "outq.h"
 #include "parse.h"
+#include "peer_watch.h"
 #include "query.h"
 #include "server.h"
 #include "stats.h"
@@ -34,7 +37,8 @@ struct sse_stream {
     struct server *srv;
     struct MHD_Connection *conn;
     struct outq q;
-    bool suspended, ending;
+    struct peer_watch *watch;         /* while suspended */
+    bool suspended, ending, client_left;
     char tag[CHANNEL_NAME_MAX + 1];   /* ?tag=, for POST /drop/sse; "" when none */
     struct sse_stream *prev, *next;   /* every open stream */
 };
@@ -46,6 +50,7 @@ static void sse_wake(struct sse_stream *s)
     if (!s->suspended)
         return;
     s->suspended = false;
+    peer_watch_off(s->watch);
     MHD_resume_connection(s->conn);
     http_kick(s->srv);
 }
@@ -114,7 +119,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
     struct sse_stream *s = cls;
-    if (s->fan.dropped)
+    if (s->fan.dropped || s->client_left)
         return MHD_CONTENT_READER_END_WITH_ERROR;
     size_t n = outq_copy_out(&s->q, buf, max);
     if (n > 0) {
@@ -127,13 +132,25 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
     /* Nothing to send: returning 0 without suspending would busy-loop. */
     s->suspended = true;
     MHD_suspend_connection(s->conn);
+    peer_watch_on(s->watch);
     return 0;
+}
+
+/* The client closed or reset the stream's connection while it was
+ * suspended: end it now, not at the next heartbeat's failed write. */
+static void sse_client_left(void *arg)
+{
+    struct sse_stream *s = arg;
+    s->client_left = true;
+    stats.sse_client_left++;
+    sse_wake(s);
 }
 
 static void sse_free(void *cls)
 {
     struct sse_stream *s = cls;
     fanout_stop(&s->fan);
+    peer_watch_free(s->watch);
     if (s->prev)
         s->prev->next = s->next;
     else
@@ -222,6 +239,7 @@ enum MHD_Result sse_handle(struct request *req, struct MHD_Connection *conn)
         return MHD_NO;
     s->srv = req->srv;
     s->conn = conn;
+    s->watch = peer_watch_new(req->srv->base, conn, sse_client_left, s);
     if (tag)
         strcpy(s->tag, tag);
     s->next = streams;

@@ -73,7 +73,7 @@ char *stats_render_json(const struct server *srv, size_t *len)
     for (int t = T_LONGPOLL; t < T_COUNT; t++)
         json_object_set_new(conns, transport_names[t], json_integer((json_int_t)stats.open[t]));
     json_t *doc = json_pack(
-        "{s:s, s:f, s:I, s:o, s:I, s:o, s:o, s:{s:I, s:I, s:I}, s:I, s:I, s:{s:f, s:f, s:f}, s:I}",
+        "{s:s, s:f, s:I, s:o, s:I, s:o, s:o, s:{s:I, s:I, s:I}, s:{s:I}, s:I, s:I, s:{s:f, s:f, s:f}, s:I}",
         "version", PUSHPULL_VERSION,
         "uptime_s", (double)(clock_mono_us() - srv->started_mono_us) / 1e6,
         "channels", (json_int_t)bus_channel_count(srv->bus),
@@ -84,6 +84,7 @@ char *stats_render_json(const struct server *srv, size_t *len)
         "longpoll", "woken", (json_int_t)stats.longpoll_woken,
                     "timed_out", (json_int_t)stats.longpoll_timed_out,
                     "client_left", (json_int_t)stats.longpoll_client_left,
+        "sse", "client_left", (json_int_t)stats.sse_client_left,
         "slow_consumers_dropped", (json_int_t)stats.slow_consumers_dropped,
         "gaps_served", (json_int_t)stats.gaps_served,
         "cpu", "user_s", u.user_s, "sys_s", u.sys_s, "total_s", u.user_s + u.sys_s,
@@ -146,6 +147,8 @@ static const struct {
       &stats.longpoll_timed_out },
     { "longpoll_client_left_total", "Long polls ended because the client closed or reset the connection.",
       &stats.longpoll_client_left },
+    { "sse_client_left_total", "Idle SSE streams ended because the client closed or reset the connection.",
+      &stats.sse_client_left },
     { "slow_consumers_dropped_total", "Subscribers dropped because their queue passed --max-queue.",
       &stats.slow_consumers_dropped },
     { "gaps_served_total", "Answers that flagged messages lost to history eviction.",

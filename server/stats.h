@@ -16,6 +16,7 @@ struct stats {
     uint64_t longpoll_woken;
     uint64_t longpoll_timed_out;
     uint64_t longpoll_client_left;     /* waits ended by the client's EOF/RST */
+    uint64_t sse_client_left;          /* idle streams ended by the client's EOF/RST */
     uint64_t slow_consumers_dropped;
     uint64_t gaps_served;
     uint64_t unauthorized;            /* 401 answers */

@@ -9,13 +9,14 @@ itself enforces, its open fds (/proc/PID/fd) and /stats connections must be
 back to where they were before the clients came:
 
 - poll and WebSocket: the server reads EOF at once;
-- SSE: the server only finds out on its next write, at the latest the next
-  heartbeat (--heartbeat 1s here);
-- long poll: a waiting request is suspended, so MHD does not read it; the
-  server watches the socket itself and ends the wait on EOF or reset. The
-  clients ask for 30 s waits and nothing is published after the kill, so
-  only that watch can free them within the bound (counted in /stats as
-  longpoll.client_left).
+- SSE: a stream with nothing to send is suspended, so MHD does not read
+  it; the server watches the socket itself and ends the stream on EOF or
+  reset. The heartbeat is 30 s here and nothing is published after the
+  kill, so only that watch can free idle streams within the bound
+  (counted in /stats as sse.client_left);
+- long poll: a waiting request is suspended too, and watched the same way.
+  The clients ask for 30 s waits, so only that watch can free them within
+  the bound (longpoll.client_left).
 
 A second round does the same while another subscriber of each transport
 (not killed) keeps receiving: the kill must not cost it a message.
@@ -31,7 +32,8 @@ from harness import (Tap, Server, CLIENT, HOST, Publisher, CurlStream, WsClient,
 
 SUBS = 50
 RATE = 20
-HEARTBEAT_S = 1
+HEARTBEAT_S = 30
+BOUND_S = 6          # far below the heartbeat and the long polls' timeout
 LONGPOLL_TIMEOUT_S = 30
 TRANSPORTS = ("poll", "longpoll", "sse", "ws")
 
@@ -110,15 +112,15 @@ def t_kill(tap, srv, base):
         tap.diag("before the kill: connections %r, %d fds (base %d), deliveries %r"
                  % (st["connections"], open_fds(srv), base, st["deliveries"]))
         check(sum(st["deliveries"].values()) > 0, "nothing was delivered before the kill")
-        lp0 = st["longpoll"]
+        lp0, sse0 = st["longpoll"], st["sse"]
         kill_clients(procs)
     finally:
         for t, p, log in procs:
             if p.poll() is None:
                 p.kill()
-    # SSE needs a heartbeat; long polls must not wait for their 30 s
-    # timeout. A margin for a loaded machine.
-    bound = T(HEARTBEAT_S + 5)
+    # Neither an SSE heartbeat nor a long poll's timeout may be what frees
+    # them. A margin for a loaded machine.
+    bound = T(BOUND_S)
     took = back_to_base(srv, base, "after SIGKILL of %d subscribers" % (SUBS * len(TRANSPORTS)),
                         bound)
     tap.diag("back to base %.1f s after the kill (bound %.0f s)" % (took, bound))
@@ -131,6 +133,9 @@ def t_kill(tap, srv, base):
     check_eq(lp["timed_out"] - lp0["timed_out"], 0, "long polls ended by their timeout")
     check(lp["client_left"] - lp0["client_left"] >= 1,
           "longpoll.client_left did not rise: %r then %r" % (lp0, lp))
+    sse = srv.stats()["sse"]
+    check(sse["client_left"] - sse0["client_left"] >= 1,
+          "sse.client_left did not rise: %r then %r" % (sse0, sse))
 
 
 def t_kill_with_observers(tap, srv, base):
@@ -167,7 +172,7 @@ def t_kill_with_observers(tap, srv, base):
         check_eq(ws_ids(ws.msgs), want, "WS observer ids")
         r = poll_json(srv, "observed", "?since=%d" % (ids[0] - 1))
         check_eq([m["id"] for m in r["messages"]], want, "poll of the observed channel")
-        bound = T(HEARTBEAT_S + 5)
+        bound = T(BOUND_S)
         # + 1 fd: the publisher's keep-alive connection, opened after obs_base
         obs_conns["http"] += 1
         took = back_to_base(srv, obs_base + 1, "after SIGKILL beside observers", bound, obs_conns)
