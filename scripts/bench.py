@@ -883,12 +883,12 @@ class Bench:
             return [os.path.join(REPO, "peers", name, "run"), "0"]
         # Every benchmark connection comes from 127.0.0.1 and the WebSocket
         # publisher sends the whole --rate on one connection: the abuse
-        # limits meant for strangers would cap the benchmark itself. A
-        # finished run's SSE streams stay open until the server's next
-        # heartbeat (15 s: it does not watch a waiting stream's socket), so
-        # the three runs before may still hold theirs.
+        # limits meant for strangers would cap the benchmark itself. Room
+        # for two runs' subscribers: a finished run's connections close with
+        # its client, but the server may still be closing them as the next
+        # run connects.
         cmd = [self.server_bin, "--port", "0", "--quiet",
-               "--max-connections", str(self.max_subs[profile] * 4 + 1000),
+               "--max-connections", str(self.max_subs[profile] * 2 + 1000),
                "--max-connections-per-ip", "0", "--ws-publish-rate", "0"]
         if self.max_size[profile] + 1024 > 64 * 1024:
             cmd += ["--max-message", str(self.max_size[profile] + 1024)]
