@@ -88,6 +88,26 @@ static void sse_send_msg(struct fanout *f, const struct bus_msg *m)
     sse_wake(s);
 }
 
+/* End the stream now: MHD only calls the reader when the socket takes
+ * more, which a client that stopped reading never allows, and MHD (TURBO,
+ * external epoll) closes a connection only on a socket event, which a
+ * suspended stream's idle or gone client does not make (its EOF was seen
+ * while MHD was not looking). Cutting the socket and giving the reader
+ * something to send makes one: MHD's send fails, and it closes and frees
+ * the connection in that same round. (A reader that ends with an error
+ * instead leaves a resumed MHD 0.9.75 connection closed but never freed:
+ * its socket is out of MHD's epoll set, so no event brings it to the
+ * clean-up.) */
+static void sse_cut(struct sse_stream *s)
+{
+    outq_push(&s->q, NULL, sse_beat, sizeof sse_beat - 1);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(s->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci)
+        shutdown(ci->connect_fd, SHUT_RDWR);
+    sse_wake(s);
+}
+
 static void sse_drop(struct fanout *f, enum fanout_end why)
 {
     /* A slow consumer or a reset: what it has not read is released, the
@@ -96,16 +116,7 @@ static void sse_drop(struct fanout *f, enum fanout_end why)
     (void)why;
     struct sse_stream *s = (struct sse_stream *)f;
     outq_clear(&s->q);
-    /* MHD only calls the reader when the socket takes more, which a client
-     * that stopped reading never allows: cut the socket so MHD's next send
-     * fails and it closes the connection. A suspended stream (dropped by a
-     * broker's reset) is cut too: MHD (TURBO, external epoll) closes a
-     * connection only on a socket event, and an idle client sends none. */
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(s->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (ci)
-        shutdown(ci->connect_fd, SHUT_RDWR);
-    sse_wake(s);
+    sse_cut(s);
 }
 
 static const struct fanout_ops sse_ops = {
@@ -119,14 +130,15 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
     struct sse_stream *s = cls;
-    if (s->fan.dropped || s->client_left)
-        return MHD_CONTENT_READER_END_WITH_ERROR;
     size_t n = outq_copy_out(&s->q, buf, max);
     if (n > 0) {
         stats.bytes_out[T_SSE] += (uint64_t)n;
         fanout_pump(&s->fan);         /* room again: pull more of a backlog */
         return (ssize_t)n;
     }
+    /* Cut, and the send of what was left did not fail (yet). */
+    if (s->fan.dropped || s->client_left)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
     if (s->ending)
         return MHD_CONTENT_READER_END_OF_STREAM;
     /* Nothing to send: returning 0 without suspending would busy-loop. */
@@ -141,9 +153,11 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 static void sse_client_left(void *arg)
 {
     struct sse_stream *s = arg;
+    if (s->client_left)
+        return;
     s->client_left = true;
     stats.sse_client_left++;
-    sse_wake(s);
+    sse_cut(s);
 }
 
 static void sse_free(void *cls)
