@@ -45,9 +45,8 @@ struct runner {
     const char *failure;
     bool tty;
     /* --no-publish: the publishing process's t0 (run.t0_learned points
-     * here); when the wait for it began, and until when it may last. */
+     * here), and until when the wait for it may last (0: not begun). */
     uint64_t t0_learned;
-    bool announced;
     uint64_t publisher_deadline_us;
 };
 
@@ -126,8 +125,7 @@ static void await_publisher(struct runner *r, uint64_t now)
 {
     struct run *run = r->run;
     const struct client_config *cfg = run->cfg;
-    if (!r->announced) {
-        r->announced = true;
+    if (!r->publisher_deadline_us) {
         r->publisher_deadline_us = now + cfg->publisher_wait_us;
         fprintf(stderr, "pushpull-client: %s: %u subscribers connected; waiting for the publisher\n",
                 transport_names[run->transport], cfg->subscribers);
@@ -399,8 +397,8 @@ void engine_run(const struct client_config *cfg, enum transport t,
         x->failure = "out of memory";
         goto out;
     }
-    for (unsigned i = 0; i < cfg->subscribers; i++)
-        run->subs_on_channel[i % cfg->channels]++;
+    for (unsigned c = 0; c < cfg->channels; c++)
+        run->subs_on_channel[c] = run_listeners(cfg->subscribers, cfg->channels, c);
     if (runner_setup(&r, run) != 0) {
         x->failure = "out of memory, or a publisher connection failed";
         goto out;

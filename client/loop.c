@@ -123,7 +123,12 @@ struct event_base *loop_base_new(void)
     struct event_config *ec = event_config_new();
     if (!ec)
         return NULL;
+    /* Precise (timerfd) timers: epoll's millisecond timeouts would make the
+     * publisher ~1-2 ms late on average, which would show up as latency. */
     event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER);
+    /* curl stops watching a connection between requests and watches it
+     * again for the next: the changelist folds that DEL + ADD into nothing
+     * instead of two epoll_ctl calls per request. */
     event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
     struct event_base *base = event_base_new_with_config(ec);
     event_config_free(ec);

@@ -221,12 +221,12 @@ static int settle_subscribe_only(const struct merge *m, const json_t *cfg, const
                 "run of the same transport (or not a result of this version)\n", path);
         return -1;
     }
-    uint64_t subs = u64_at(cfg, "subscribers"), channels = u64_at(cfg, "channels");
+    unsigned subs = (unsigned)u64_at(cfg, "subscribers"), channels = (unsigned)u64_at(cfg, "channels");
     size_t i, j;
     json_t *kv, *pair;
     json_array_foreach(pub, i, kv) {
-        uint64_t k = (uint64_t)json_integer_value(kv), c = channels ? k % channels : 0;
-        uint64_t listening = channels ? subs / channels + (c < subs % channels) : 0, fewer = 0;
+        uint64_t k = (uint64_t)json_integer_value(kv), fewer = 0;
+        uint64_t listening = channels ? run_listeners(subs, channels, (unsigned)(k % channels)) : 0;
         json_array_foreach(missing, j, pair)
             if ((uint64_t)json_integer_value(json_array_get(pair, 0)) == k)
                 fewer = (uint64_t)json_integer_value(json_array_get(pair, 1));

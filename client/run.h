@@ -129,6 +129,10 @@ uint64_t run_now_us(void);            /* monotonic µs */
  * window's); its reconnects and errors stay the whole run's. */
 void cost_window(struct cost *total, const struct cost *start, const struct cost *end);
 void run_channel_name(const struct run *run, unsigned channel, char *buf, size_t cap);
+/* Subscriber i listens on channel i % channels: how many of `subscribers`
+ * listen on channel c (the engine's per-channel counts, and --merge's for
+ * another process's subscribers). */
+unsigned run_listeners(unsigned subscribers, unsigned channels, unsigned c);
 
 /* Format the payload of global message k (its sequence number and scheduled
  * time, padded to cfg->size). Returns its length. The time travels as wall

@@ -1,6 +1,5 @@
 /* What a subscriber received: identity, order, loss and latency. */
 #include <inttypes.h>
-#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,6 +22,11 @@ uint64_t run_now_us(void)
 void run_channel_name(const struct run *run, unsigned channel, char *buf, size_t cap)
 {
     snprintf(buf, cap, "%s%u", run->channel_prefix, channel);
+}
+
+unsigned run_listeners(unsigned subscribers, unsigned channels, unsigned c)
+{
+    return subscribers / channels + (c < subscribers % channels);
 }
 
 /* Wall clock minus monotonic clock, read once per process: the two are

@@ -38,7 +38,8 @@ struct sse_stream {
     struct MHD_Connection *conn;
     struct outq q;
     struct peer_watch *watch;         /* while suspended */
-    bool suspended, ending, client_left;
+    bool suspended, ending;
+    bool cut;                         /* sse_cut: ending under the client */
     char tag[CHANNEL_NAME_MAX + 1];   /* ?tag=, for POST /drop/sse; "" when none */
     struct sse_stream *prev, *next;   /* every open stream */
 };
@@ -100,6 +101,7 @@ static void sse_send_msg(struct fanout *f, const struct bus_msg *m)
  * clean-up.) */
 static void sse_cut(struct sse_stream *s)
 {
+    s->cut = true;
     outq_push(&s->q, NULL, sse_beat, sizeof sse_beat - 1);
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(s->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -137,7 +139,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
         return (ssize_t)n;
     }
     /* Cut, and the send of what was left did not fail (yet). */
-    if (s->fan.dropped || s->client_left)
+    if (s->cut)
         return MHD_CONTENT_READER_END_WITH_ERROR;
     if (s->ending)
         return MHD_CONTENT_READER_END_OF_STREAM;
@@ -153,9 +155,8 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 static void sse_client_left(void *arg)
 {
     struct sse_stream *s = arg;
-    if (s->client_left)
-        return;
-    s->client_left = true;
+    if (s->cut)
+        return;                       /* dropped already, or said before */
     stats.sse_client_left++;
     sse_cut(s);
 }
@@ -314,9 +315,10 @@ void sse_heartbeat(struct server *srv)
 {
     (void)srv;
     for (struct sse_stream *s = streams; s; s = s->next) {
-        if (s->ending || s->fan.dropped)
+        if (s->ending || s->cut)
             continue;
-        /* Also how a stream learns its client left: the write fails. */
+        /* Also how a busy stream learns its client left: the write fails
+         * (an idle one learns it from its peer watch). */
         outq_push(&s->q, NULL, sse_beat, sizeof sse_beat - 1);
         sse_wake(s);
     }
