@@ -338,7 +338,7 @@ static int serve(struct server_config *cfg, int ready_fd)
 {
     struct server srv = { .cfg = *cfg };
     srv.started_mono_us = clock_mono_us();
-    srv.epoch = clock_real_us();
+    srv.epoch = cfg->start_epoch_us ? cfg->start_epoch_us : clock_real_us();
     srv.base = event_base_new();
     srv.bus = bus_new(srv.cfg.history, srv.cfg.max_channels);
     char err[512];

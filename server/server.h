@@ -37,6 +37,9 @@ struct server_config {
     const char *broker_url;
     uint64_t broker_timeout_us, broker_backoff_max_us, broker_wait_us, broker_idle_us;
     unsigned workers;                 /* processes sharing the port (workers.h) */
+    /* A worker's start (its epoch), given by the parent so that no two of
+     * its workers have the same one; 0: the process reads the clock. */
+    uint64_t start_epoch_us;
     bool quiet;
 };
 

@@ -61,6 +61,12 @@ static int reserve_port(struct server_config *cfg)
 static pid_t spawn(struct server_config *cfg, workers_serve_fn serve, int ready_fd,
                    const sigset_t *old_mask)
 {
+    /* Each start has its own epoch (PROTOCOL.md): workers forked within
+     * the same microsecond would read the same clock, so the parent hands
+     * them out, each after the last. */
+    static uint64_t last_epoch;
+    uint64_t now = clock_real_us();
+    cfg->start_epoch_us = last_epoch = now > last_epoch ? now : last_epoch + 1;
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid != 0)
